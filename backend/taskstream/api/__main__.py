@@ -1,0 +1,46 @@
+"""`python -m taskstream.api`: serve the API on API_HOST:API_PORT."""
+
+import errno
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from taskstream.settings import get_settings
+
+
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def main() -> int:
+    settings = get_settings()
+    if port_taken(settings.api_host, settings.api_port):
+        print(
+            f"taskstream: port {settings.api_port} on {settings.api_host} is already in use; "
+            "set API_PORT to a free port",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "taskstream.api.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The API's dependencies as `Annotated` aliases, all taken from the app's state."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from taskstream.api.fanout import Fanout
+from taskstream.api.service import TaskService
+from taskstream.events.store import EventStore
+from taskstream.kinds import KindRegistry
+from taskstream.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    kinds: KindRegistry
+    store: EventStore
+    fanout: Fanout
+    tasks: TaskService
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _settings(request: Request) -> Settings:
+    return _services(request).settings
+
+
+def _kinds(request: Request) -> KindRegistry:
+    return _services(request).kinds
+
+
+def _store(request: Request) -> EventStore:
+    return _services(request).store
+
+
+def _fanout(request: Request) -> Fanout:
+    return _services(request).fanout
+
+
+def _tasks(request: Request) -> TaskService:
+    return _services(request).tasks
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+KindsDep = Annotated[KindRegistry, Depends(_kinds)]
+StoreDep = Annotated[EventStore, Depends(_store)]
+FanoutDep = Annotated[Fanout, Depends(_fanout)]
+TasksDep = Annotated[TaskService, Depends(_tasks)]

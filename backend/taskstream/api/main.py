@@ -1,0 +1,86 @@
+"""Builds the FastAPI application: `uvicorn --factory taskstream.api.main:create_app`."""
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from taskstream import __version__
+from taskstream.api import problems
+from taskstream.api.deps import Services
+from taskstream.api.dispatch import Dispatcher
+from taskstream.api.fanout import Fanout
+from taskstream.api.limits import BodySizeLimit
+from taskstream.api.routes import events, health, tasks
+from taskstream.api.routes import kinds as kind_routes
+from taskstream.api.service import TaskService
+from taskstream.broker import make_celery
+from taskstream.events.connection import async_redis
+from taskstream.events.store import EventStore
+from taskstream.kinds import KindRegistry, load
+from taskstream.settings import Settings, get_settings
+
+DESCRIPTION = """\
+Submit slow work to background workers and watch every step of it live.
+
+Submit a task with `POST /api/tasks`, then follow its events on `GET /api/events` (every task) or
+`GET /api/tasks/{id}/events` (one task) as Server-Sent Events. Errors are
+[problem details](https://www.rfc-editor.org/rfc/rfc9457) naming what was wrong.
+"""
+
+
+def create_app(settings: Settings | None = None, kinds: KindRegistry | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    kinds = kinds or load()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = async_redis(settings)
+        reader = async_redis(settings, socket_timeout=settings.reader_block_ms / 1000 + 5)
+        store = EventStore(client, settings)
+        fanout = Fanout(store, reader, settings.reader_block_ms, settings.client_buffer_events)
+        dispatcher = Dispatcher(make_celery(settings, kinds), settings)
+        app.state.services = Services(
+            settings=settings,
+            kinds=kinds,
+            store=store,
+            fanout=fanout,
+            tasks=TaskService(store, dispatcher, kinds),
+        )
+        fanout.start()
+        # Long-lived objects made so far never need collecting again: keep full collections
+        # from walking them while clients stream.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await fanout.stop()
+            dispatcher.close()
+            await reader.aclose()
+            await client.aclose()
+
+    app = FastAPI(
+        title="taskstream",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Idempotency-Key", "Last-Event-ID", "Authorization"],
+        expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
+        max_age=600,
+    )
+    problems.install(app, frozenset(kinds.names()))
+    app.include_router(health.router)
+    app.include_router(kind_routes.router)
+    app.include_router(tasks.build_router(kinds))
+    app.include_router(events.router)
+    logging.getLogger("taskstream").setLevel(settings.log_level)
+    return app

@@ -1,0 +1,66 @@
+"""The live event streams (Server-Sent Events)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+
+from taskstream.api import sse, streams
+from taskstream.api.deps import FanoutDep, SettingsDep, StoreDep, TasksDep
+from taskstream.api.problems import responses
+from taskstream.api.routes.tasks import TaskId
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+LastEventIdHeader = Annotated[
+    str | None,
+    Header(alias="Last-Event-ID", max_length=64, description="Sent by EventSource on reconnect."),
+]
+LastEventIdQuery = Annotated[
+    str | None,
+    Query(max_length=64, description="Resume after this event id on a first connection."),
+]
+
+
+@router.get(
+    "/events",
+    summary="Every event, live",
+    response_class=sse.EventSourceResponse,
+    responses={**sse.DOC, **responses(503)},
+)
+async def all_events(
+    store: StoreDep,
+    fanout: FanoutDep,
+    settings: SettingsDep,
+    last_event_id: LastEventIdQuery = None,
+    last_event_id_header: LastEventIdHeader = None,
+) -> sse.EventSourceResponse:
+    """Every event as it happens. With `Last-Event-ID` (or `?last_event_id=`) it first sends
+    exactly the events after that id. An id that is malformed, unknown or older than the log
+    retains gets a `reset` event instead: refetch the tasks over REST, then follow the stream."""
+    await sse.ensure_ready(fanout)
+    resume = last_event_id_header or last_event_id
+    body = streams.all_events(store, fanout, resume, settings.sse_retry_ms)
+    return sse.event_stream(body, settings)
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    summary="One task's events, from its first, until it ends",
+    response_class=sse.EventSourceResponse,
+    responses={**sse.DOC, **responses(404, 422, 503)},
+)
+async def task_events(
+    task_id: TaskId,
+    tasks: TasksDep,
+    store: StoreDep,
+    fanout: FanoutDep,
+    settings: SettingsDep,
+    last_event_id: LastEventIdQuery = None,
+    last_event_id_header: LastEventIdHeader = None,
+) -> sse.EventSourceResponse:
+    """The task's whole history, then its live events; the stream ends after its final event."""
+    await tasks.get(task_id)
+    await sse.ensure_ready(fanout)
+    resume = last_event_id_header or last_event_id
+    body = streams.task_events(store, fanout, task_id, resume, settings.sse_retry_ms)
+    return sse.event_stream(body, settings)

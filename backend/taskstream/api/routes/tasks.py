@@ -1,0 +1,104 @@
+"""Submit, list, read and cancel tasks."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+
+from taskstream.api.deps import TasksDep
+from taskstream.api.problems import responses
+from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
+from taskstream.events.ids import TASK_ID_PATTERN
+from taskstream.events.models import Task, TaskState
+from taskstream.kinds import KindRegistry
+
+TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="A task's id (32 hex digits).")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Repeating a request with the same key returns the same task.",
+    ),
+]
+
+
+def build_router(kinds: KindRegistry) -> APIRouter:
+    router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+    async def submit(
+        body: TaskRequest,
+        tasks: TasksDep,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Task:
+        """Queues a task of a declared kind. Its events follow on `/api/events`."""
+        task, created = await tasks.submit(body.kind, body.params, idempotency_key)
+        response.headers["Location"] = f"/api/tasks/{task.id}"
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+        return task
+
+    # The body's type is generated from the declared kinds; FastAPI reads it from here.
+    body_type: Any = task_create_type(kinds)
+    submit.__annotations__["body"] = Annotated[
+        body_type, Body(openapi_examples=request_examples(kinds))
+    ]
+    router.add_api_route(
+        "",
+        submit,
+        methods=["POST"],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Task,
+        summary="Submit a task",
+        responses={
+            **responses(409, 413, 422, 503),
+            202: {
+                "description": "Accepted: queued",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+            },
+        },
+    )
+
+    @router.get(
+        "",
+        summary="List tasks, newest first",
+        response_model=TaskPage,
+        responses=responses(422, 503),
+    )
+    async def list_tasks(
+        tasks: TasksDep,
+        state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
+        kind: Annotated[
+            str | None, Query(description="Only tasks of this kind.", max_length=40)
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=200, description="Tasks per page.")] = 50,
+        cursor: Annotated[
+            str | None,
+            Query(pattern=TASK_ID_PATTERN, description="`next_cursor` of the previous page."),
+        ] = None,
+    ) -> TaskPage:
+        page = await tasks.page(state, kind, limit, cursor)
+        return TaskPage(items=page.items, next_cursor=page.next_cursor)
+
+    @router.get(
+        "/{task_id}", summary="Read a task", response_model=Task, responses=responses(404, 422, 503)
+    )
+    async def get_task(task_id: TaskId, tasks: TasksDep) -> Task:
+        return await tasks.get(task_id)
+
+    @router.post(
+        "/{task_id}/cancel",
+        summary="Cancel a task",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=Task,
+        responses=responses(404, 409, 422, 503),
+    )
+    async def cancel_task(task_id: TaskId, tasks: TasksDep) -> Task:
+        """A queued or retrying task ends `cancelled` at once. A running one is asked to stop:
+        the answer shows `cancel_requested`, and its `cancelled` event follows within a second.
+        A finished task answers 409."""
+        return await tasks.cancel(task_id)
+
+    return router

@@ -1,0 +1,77 @@
+"""Request and response models of the HTTP API that are not the shared task and event models."""
+
+from typing import Annotated, Any, Literal, Protocol, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from taskstream.events.models import Task
+from taskstream.kinds import KindRegistry, TaskKind
+from taskstream.kinds.registry import params_are_optional
+
+
+class TaskRequest(Protocol):
+    """What every generated `<Kind>TaskCreate` model has."""
+
+    kind: str
+    params: BaseModel
+
+
+def _request_model(kind: TaskKind[Any]) -> type[BaseModel]:
+    camel = "".join(part.capitalize() for part in kind.name.split("_"))
+    tag: Any = Literal[kind.name]
+    params: Any = (kind.params, Field(default_factory=kind.params))
+    if not params_are_optional(kind.params):
+        params = (kind.params, ...)
+    return create_model(
+        f"{camel}TaskCreate",
+        __config__=ConfigDict(extra="forbid", title=f"{kind.title} ({kind.name})"),
+        kind=(tag, Field(description=kind.description)),
+        params=params,
+    )
+
+
+def task_create_type(kinds: KindRegistry) -> Any:
+    """The body of `POST /api/tasks`: a union of one model per kind, told apart by `kind`."""
+    models = tuple(_request_model(kind) for kind in kinds)
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+
+
+def request_examples(kinds: KindRegistry) -> dict[str, Any]:
+    return {name: example for kind in kinds for name, example in kind.examples.items()}
+
+
+class TaskKindOut(BaseModel):
+    name: str = Field(examples=["long"])
+    title: str = Field(examples=["Long task"])
+    description: str
+    params_schema: dict[str, Any] = Field(description="JSON Schema of the kind's params.")
+    queue: str = Field(description="The queue its tasks go to.", examples=["taskstream"])
+
+    @classmethod
+    def of(cls, kind: TaskKind[Any], queue: str) -> "TaskKindOut":
+        return cls(
+            name=kind.name,
+            title=kind.title,
+            description=kind.description,
+            params_schema=kind.params.model_json_schema(),
+            queue=queue,
+        )
+
+
+class TaskPage(BaseModel):
+    items: list[Task]
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    redis: bool = Field(description="Redis answered.")
+    workers: int = Field(description="Workers with a fresh heartbeat.")

@@ -1,0 +1,125 @@
+"""What the task routes do, over the event store and the dispatcher: submit, read, cancel."""
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+
+from taskstream.api.dispatch import Dispatcher
+from taskstream.errors import (
+    BrokerUnavailable,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    TaskFinished,
+    TaskNotFound,
+    TransitionRefused,
+)
+from taskstream.events.ids import new_task_id
+from taskstream.events.models import ErrorInfo, EventDraft, EventType, Task, TaskState
+from taskstream.events.store import EventStore, TaskPage
+from taskstream.kinds import KindRegistry
+
+log = logging.getLogger(__name__)
+
+
+def _fingerprint(kind: str, params: dict[str, Any]) -> str:
+    canonical = json.dumps([kind, params], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class TaskService:
+    def __init__(self, store: EventStore, dispatcher: Dispatcher, kinds: KindRegistry) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._kinds = kinds
+
+    async def submit(
+        self, kind_name: str, params: BaseModel, idempotency_key: str | None = None
+    ) -> tuple[Task, bool]:
+        """Records the task as queued, then queues it. Returns it and whether it is new."""
+        kind = self._kinds.get(kind_name)
+        if kind is None:
+            raise InvalidRequest(f"unknown kind {kind_name!r}", field="kind")
+        values = params.model_dump(mode="json")
+        task_id = new_task_id()
+        if idempotency_key is not None:
+            fingerprint = _fingerprint(kind_name, values)
+            claimed = await self._store.claim_idempotency_key(
+                idempotency_key, f"{task_id}:{fingerprint}"
+            )
+            if claimed is not None:
+                return await self._replay(idempotency_key, claimed, fingerprint), False
+        draft = EventDraft(task_id=task_id, kind=kind_name, type=EventType.queued, params=values)
+        appended = await self._store.append(draft)
+        try:
+            await self._dispatcher.send(kind, task_id, params)
+        except Exception as exc:
+            log.exception("could not queue task %s", task_id)
+            error = ErrorInfo(type="EnqueueFailed", message=f"the broker refused the task: {exc}")
+            failed = EventDraft(task_id=task_id, kind=kind_name, type=EventType.failed, error=error)
+            await self._store.append(failed)
+            if idempotency_key is not None:
+                await self._store.release_idempotency_key(idempotency_key)
+            raise BrokerUnavailable("the task could not be queued; try again shortly") from exc
+        task = Task(
+            id=task_id,
+            kind=kind_name,
+            params=values,
+            state=TaskState.queued,
+            created_at=draft.at,
+            seq=appended.seq,
+            last_event_id=appended.id,
+        )
+        return task, True
+
+    async def _replay(self, key: str, claimed: str, fingerprint: str) -> Task:
+        task_id, _, stored = claimed.partition(":")
+        if stored != fingerprint:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was used for a different request",
+                field="header.Idempotency-Key",
+            )
+        task = await self._store.get_task(task_id)
+        if task is None:
+            raise IdempotencyInProgress(
+                f"the first request with Idempotency-Key {key!r} is unfinished"
+            )
+        return task
+
+    async def get(self, task_id: str) -> Task:
+        task = await self._store.get_task(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    async def page(
+        self, state: TaskState | None, kind: str | None, limit: int, cursor: str | None
+    ) -> TaskPage:
+        if kind is not None and self._kinds.get(kind) is None:
+            raise InvalidRequest(
+                f"unknown kind {kind!r}; known: {', '.join(self._kinds.names())}",
+                field="query.kind",
+            )
+        return await self._store.list_tasks(state=state, kind=kind, limit=limit, cursor=cursor)
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancels a waiting task at once; asks a running one to stop (it ends within a second)."""
+        for _ in range(3):
+            state = await self._store.request_cancel(task_id)
+            if not state:
+                raise TaskNotFound(task_id)
+            if TaskState(state).finished:
+                raise TaskFinished(task_id, state)
+            if state == TaskState.running:
+                return await self.get(task_id)
+            task = await self.get(task_id)
+            draft = EventDraft(task_id=task_id, kind=task.kind, type=EventType.cancelled)
+            try:
+                await self._store.append(draft, {TaskState.queued, TaskState.retrying})
+            except TransitionRefused:
+                continue  # it started (or finished) meanwhile: look again
+            return await self.get(task_id)
+        return await self.get(task_id)

@@ -1,0 +1,111 @@
+"""The SSE streams: catch up from the log, then follow the fan-out, with no gap and no duplicate.
+
+A client subscribes to the fan-out first and only then reads the log, up to the position the
+fan-out had when it subscribed; everything after that position reaches its buffer live. Each event
+goes out only if its id is above the last one sent, so the overlap between what the log returns
+and what the fan-out delivers is never sent twice.
+"""
+
+import json
+from collections.abc import AsyncIterator
+
+from taskstream.api.fanout import Fanout, Frame, StreamClosed
+from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
+from taskstream.events.store import EventStore
+
+PAGE = 500
+
+
+def retry_hint(milliseconds: int) -> bytes:
+    return f"retry: {milliseconds}\n\n".encode()
+
+
+def reset_message(position: EventId, reason: str) -> bytes:
+    event_id = format_event_id(position)
+    data = json.dumps({"reason": reason, "last_event_id": event_id})
+    return f"id: {event_id}\nevent: reset\ndata: {data}\n\n".encode()
+
+
+async def resume_problem(store: EventStore, last_event_id: str) -> str | None:
+    """Why the log cannot replay what follows `last_event_id`, or None if it can."""
+    key = parse_event_id(last_event_id)
+    if key is None:
+        return f"malformed event id {last_event_id!r}"
+    bounds = await store.bounds()
+    if bounds.max_deleted > key:
+        return f"events after {last_event_id} are no longer retained"
+    if key in (ZERO, bounds.max_deleted) or await store.has_event(last_event_id):
+        return None
+    return f"unknown event id {last_event_id!r}"
+
+
+def _fresh(frames: list[Frame], sent: EventId) -> list[Frame]:
+    return [frame for frame in frames if frame.key > sent]
+
+
+async def all_events(
+    store: EventStore, fanout: Fanout, last_event_id: str | None, retry_ms: int
+) -> AsyncIterator[bytes]:
+    sub = fanout.subscribe()
+    try:
+        yield retry_hint(retry_ms)
+        sent = sub.start
+        if last_event_id is not None:
+            problem = await resume_problem(store, last_event_id)
+            if problem is not None:
+                yield reset_message(sub.start, problem)
+            else:
+                sent = parse_event_id(last_event_id) or ZERO
+                while sent < sub.start:
+                    until = format_event_id(sub.start)
+                    entries = await store.read_log(format_event_id(sent), until, PAGE)
+                    if not entries:
+                        break
+                    yield b"".join(Frame.of(entry).data for entry in entries)
+                    sent = entries[-1].key
+        while True:
+            fresh = _fresh(await sub.next_batch(), sent)
+            if fresh:
+                sent = fresh[-1].key
+                yield b"".join(frame.data for frame in fresh)
+    except StreamClosed:
+        return
+    finally:
+        fanout.unsubscribe(sub)
+
+
+async def task_events(
+    store: EventStore, fanout: Fanout, task_id: str, last_event_id: str | None, retry_ms: int
+) -> AsyncIterator[bytes]:
+    """The task's history (after `last_event_id` if it is one of its events), then live, to its end.
+
+    The task's own log keeps its whole history, so an id that is not one of its events simply
+    replays from the start; a client keeps the highest `seq` it has seen to ignore repeats.
+    """
+    sub = fanout.subscribe(task_id)
+    try:
+        yield retry_hint(retry_ms)
+        resume = parse_event_id(last_event_id) if last_event_id else None
+        known = resume is not None and await store.has_task_event(task_id, format_event_id(resume))
+        sent = resume if known and resume is not None else ZERO
+        while True:
+            after = None if sent == ZERO else format_event_id(sent)
+            entries = await store.read_task_log(task_id, after, "+", PAGE)
+            if not entries:
+                break
+            frames = [Frame.of(entry) for entry in entries]
+            yield b"".join(frame.data for frame in frames)
+            sent = frames[-1].key
+            if frames[-1].final:
+                return
+        while True:
+            fresh = _fresh(await sub.next_batch(), sent)
+            if fresh:
+                sent = fresh[-1].key
+                yield b"".join(frame.data for frame in fresh)
+                if fresh[-1].final:
+                    return
+    except StreamClosed:
+        return
+    finally:
+        fanout.unsubscribe(sub)

@@ -1,0 +1,74 @@
+"""The Celery application's configuration, shared by the API (which only sends) and the worker.
+
+Messages carry a task id and nothing else, in JSON: the task's kind is the Celery task's name and
+its params are read from the task state, so nothing but declared kinds can ever run.
+"""
+
+import math
+from typing import Any
+
+from celery import Celery
+
+from taskstream.kinds import KindRegistry, TaskKind
+from taskstream.settings import Settings
+
+TASK_NAME_PREFIX = "taskstream."
+
+
+def celery_task_name(kind: str) -> str:
+    return f"{TASK_NAME_PREFIX}{kind}"
+
+
+def visibility_timeout(kinds: KindRegistry) -> int:
+    """Longer than any task can hold a message: its time limit plus its longest retry wait.
+
+    A message not acknowledged within this is handed to another worker, so it must exceed the
+    longest task (acks are late) and the longest retry countdown (held unacknowledged), twice
+    over for tasks that wait in a worker's prefetch behind another.
+    """
+    longest = max((kind.max_time_limit for kind in kinds), default=60.0)
+    return int(2 * (longest + 30) + 60)
+
+
+def make_celery(settings: Settings, kinds: KindRegistry) -> Celery:
+    app = Celery("taskstream", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_connection_timeout=2,
+        broker_transport_options={"visibility_timeout": visibility_timeout(kinds)},
+        task_default_queue=settings.default_queue,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+def send(
+    app: Celery, settings: Settings, kind: TaskKind[Any], task_id: str, soft_limit: float
+) -> None:
+    """Publishes the message that runs `task_id` (blocking: call it from a thread)."""
+    app.send_task(
+        celery_task_name(kind.name),
+        args=[task_id],
+        task_id=task_id,
+        queue=settings.queue_for(kind.name),
+        soft_time_limit=math.ceil(soft_limit),
+        time_limit=math.ceil(kind.max_time_limit + 15),
+    )

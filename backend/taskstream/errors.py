@@ -1,0 +1,98 @@
+"""The one exception tree of taskstream. The API maps it to HTTP in one place (`api/problems.py`).
+
+TaskstreamError                  500 (never raised on purpose)
+├── InvalidRequest               422  validation_error
+│   └── IdempotencyKeyReused     422  idempotency_key_reused
+├── NotFound                     404  not_found
+│   └── TaskNotFound
+├── Conflict                     409  conflict
+│   ├── TaskFinished             409  task_finished
+│   ├── TransitionRefused        409  (a state change that the task's state no longer allows)
+│   └── IdempotencyInProgress    409  idempotency_in_progress
+└── Unavailable                  503  unavailable (with Retry-After)
+    ├── StoreUnavailable         Redis did not answer
+    └── BrokerUnavailable        the task could not be queued
+"""
+
+from typing import ClassVar
+
+
+class TaskstreamError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequest(TaskstreamError):
+    status = 422
+    code = "validation_error"
+    title = "Validation failed"
+
+    def __init__(self, detail: str, field: str = "") -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+class NotFound(TaskstreamError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class TaskNotFound(NotFound):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no task with id {task_id!r}")
+        self.task_id = task_id
+
+
+class Conflict(TaskstreamError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class TaskFinished(Conflict):
+    code = "task_finished"
+    title = "Task already finished"
+
+    def __init__(self, task_id: str, state: str) -> None:
+        super().__init__(f"task {task_id} already finished as {state}")
+        self.state = state
+
+
+class TransitionRefused(Conflict):
+    code = "transition_refused"
+    title = "State change refused"
+
+    def __init__(self, task_id: str, state: str | None, event_type: str) -> None:
+        super().__init__(f"task {task_id} in state {state or 'unknown'} cannot take {event_type}")
+        self.state = state
+
+
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    title = "A request with this Idempotency-Key is still in progress"
+
+
+class Unavailable(TaskstreamError):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+    retry_after: ClassVar[int] = 5
+
+
+class StoreUnavailable(Unavailable):
+    title = "Event store unavailable"
+
+
+class BrokerUnavailable(Unavailable):
+    title = "Task broker unavailable"

@@ -1,0 +1,37 @@
+"""An entry of the event log as read from Redis, with its JSON spliced once."""
+
+from dataclasses import dataclass
+
+from taskstream.events.ids import EventId, parse_event_id
+from taskstream.events.models import FINAL_EVENT_TYPES, Event, splice
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    id: str
+    key: EventId
+    task_id: str
+    type: str
+    seq: int
+    json: str
+
+    @classmethod
+    def from_redis(cls, entry_id: str, fields: dict[str, str]) -> "LogEntry":
+        key = parse_event_id(entry_id)
+        assert key is not None, entry_id  # Redis only hands out well-formed ids
+        seq = int(fields["seq"])
+        return cls(
+            id=entry_id,
+            key=key,
+            task_id=fields["task"],
+            type=fields["type"],
+            seq=seq,
+            json=splice(entry_id, seq, fields["data"]),
+        )
+
+    @property
+    def final(self) -> bool:
+        return self.type in FINAL_EVENT_TYPES
+
+    def event(self) -> Event:
+        return Event.model_validate_json(self.json)

@@ -1,0 +1,69 @@
+"""How each event changes a task's stored state: the fields of the task hash it sets.
+
+The hash holds strings; JSON values are stored as JSON text and an empty string means null. A
+field name starting with `?` is set only if the hash has no value for it yet.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from taskstream.events.models import EventDraft, EventType, Task
+
+_JSON_FIELDS = ("params", "progress", "result", "error")
+
+
+def _model(value: BaseModel | None) -> str:
+    return "" if value is None else value.model_dump_json()
+
+
+def _time(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def state_fields(draft: EventDraft) -> dict[str, str]:
+    fields = {"state": draft.state.value}
+    at = _time(draft.at)
+    match draft.type:
+        case EventType.queued:
+            fields |= {
+                "id": draft.task_id,
+                "kind": draft.kind,
+                "params": json.dumps(draft.params or {}, separators=(",", ":")),
+                "created_at": at,
+                "attempts": "0",
+                "cancel_requested": "0",
+            }
+        case EventType.started:
+            fields |= {
+                "?started_at": at,
+                "attempts": str(draft.attempt or 1),
+                "worker": draft.worker or "",
+                "progress": "",
+                "error": "",
+                "retry_at": "",
+            }
+        case EventType.progress:
+            fields["progress"] = _model(draft.progress)
+        case EventType.retrying:
+            fields |= {"error": _model(draft.error), "retry_at": _time(draft.retry_at)}
+        case EventType.succeeded:
+            fields |= {
+                "result": json.dumps(draft.result, separators=(",", ":")),
+                "finished_at": at,
+                "retry_at": "",
+            }
+        case EventType.failed | EventType.cancelled:
+            fields |= {"error": _model(draft.error), "finished_at": at, "retry_at": ""}
+    return fields
+
+
+def task_from_hash(raw: dict[str, str]) -> Task:
+    values: dict[str, Any] = {key: value for key, value in raw.items() if value != ""}
+    for name in _JSON_FIELDS:
+        if name in values:
+            values[name] = json.loads(values[name])
+    values["cancel_requested"] = values.get("cancel_requested") == "1"
+    return Task.model_validate(values)

@@ -1,0 +1,198 @@
+"""The event log and task state in Redis, for the API (asyncio) and the worker (blocking).
+
+Both share the scripts and key layout of `scripts.py`; these classes only run them.
+"""
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from taskstream.events.entries import LogEntry
+from taskstream.events.ids import ZERO, EventId, parse_event_id
+from taskstream.events.keys import Keys
+from taskstream.events.models import EventDraft, Task, TaskState
+from taskstream.events.scripts import (
+    APPEND,
+    REQUEST_CANCEL,
+    Appended,
+    append_args,
+    parse_append_reply,
+)
+from taskstream.events.state import task_from_hash
+from taskstream.settings import Settings
+
+
+def _text(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def _entries(raw: Any) -> list[LogEntry]:
+    return [LogEntry.from_redis(str(entry_id), _text(fields)) for entry_id, fields in raw or ()]
+
+
+@dataclass(frozen=True)
+class LogBounds:
+    """What the global log holds: ids up to `last_id`; ids up to `max_deleted` were trimmed."""
+
+    last_id: EventId
+    max_deleted: EventId
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    items: list[Task]
+    next_cursor: str | None
+
+
+class EventStore:
+    def __init__(self, client: "aioredis.Redis", settings: Settings) -> None:
+        self.redis = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self._append = client.register_script(APPEND)
+        self._request_cancel = client.register_script(REQUEST_CANCEL)
+
+    async def append(
+        self, draft: EventDraft, allowed: Iterable[TaskState] | None = None
+    ) -> Appended:
+        keys, args = append_args(self.keys, self.settings, draft, allowed)
+        return parse_append_reply(draft, await self._append(keys=keys, args=args))
+
+    async def get_task(self, task_id: str) -> Task | None:
+        raw = _text(await self.redis.hgetall(self.keys.task(task_id)))
+        return task_from_hash(raw) if raw.get("state") else None
+
+    async def request_cancel(self, task_id: str) -> str:
+        """Marks a running task for cancellation; returns the task's state ("" if unknown)."""
+        return str(await self._request_cancel(keys=[self.keys.task(task_id)]))
+
+    async def list_tasks(
+        self, *, state: TaskState | None, kind: str | None, limit: int, cursor: str | None
+    ) -> TaskPage:
+        if state is not None:
+            index = self.keys.index_state(state)
+        elif kind is not None:
+            index = self.keys.index_kind(kind)
+        else:
+            index = self.keys.index
+        items: list[Task] = []
+        upper = f"({cursor}" if cursor else "+"
+        scanned_budget = max(limit * 20, 200)
+        last: str | None = None
+        exhausted = False
+        while len(items) < limit and scanned_budget > 0:
+            batch = min(max(limit - len(items), 10) * 2, 500)
+            found = await self.redis.zrange(
+                index, upper, "-", desc=True, bylex=True, offset=0, num=batch
+            )
+            ids = [str(task_id) for task_id in found]
+            if not ids:
+                exhausted = True
+                break
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for task_id in ids:
+                    pipe.hgetall(self.keys.task(task_id))
+                hashes = [_text(raw) for raw in await pipe.execute()]
+            gone: list[str] = []
+            for task_id, raw in zip(ids, hashes, strict=True):
+                last = task_id
+                scanned_budget -= 1
+                if not raw.get("state"):
+                    gone.append(task_id)
+                    continue
+                task = task_from_hash(raw)
+                if (kind is None or task.kind == kind) and (state is None or task.state == state):
+                    items.append(task)
+                    if len(items) == limit:
+                        break
+            if gone:
+                await self.redis.zrem(index, *gone)
+                await self.redis.zrem(self.keys.index, *gone)
+            if len(ids) < batch and last == ids[-1]:
+                exhausted = True
+                break
+            upper = f"({last}"
+        return TaskPage(items=items, next_cursor=None if exhausted else last)
+
+    async def read_log(self, after: str, until: str, count: int) -> list[LogEntry]:
+        """Entries of the global log with `after` < id <= `until`, oldest first."""
+        return _entries(await self.redis.xrange(self.keys.events, f"({after}", until, count=count))
+
+    async def read_task_log(
+        self, task_id: str, after: str | None, until: str, count: int
+    ) -> list[LogEntry]:
+        start = "-" if after is None else f"({after}"
+        key = self.keys.task_events(task_id)
+        return _entries(await self.redis.xrange(key, start, until, count=count))
+
+    async def last_event_id(self) -> str:
+        entries = await self.redis.xrevrange(self.keys.events, "+", "-", count=1)
+        return str(entries[0][0]) if entries else "0-0"
+
+    async def bounds(self) -> LogBounds:
+        try:
+            info = await self.redis.xinfo_stream(self.keys.events)
+        except redis.ResponseError:  # no event written yet
+            return LogBounds(last_id=ZERO, max_deleted=ZERO)
+        return LogBounds(
+            last_id=parse_event_id(str(info["last-generated-id"])) or ZERO,
+            max_deleted=parse_event_id(str(info.get("max-deleted-entry-id", "0-0"))) or ZERO,
+        )
+
+    async def has_event(self, event_id: str) -> bool:
+        return bool(await self.redis.xrange(self.keys.events, event_id, event_id, count=1))
+
+    async def has_task_event(self, task_id: str, event_id: str) -> bool:
+        key = self.keys.task_events(task_id)
+        return bool(await self.redis.xrange(key, event_id, event_id, count=1))
+
+    async def live_workers(self) -> int:
+        since = time.time() - self.settings.worker_stale_seconds
+        return int(await self.redis.zcount(self.keys.workers, since, "+inf"))
+
+    async def claim_idempotency_key(self, key: str, value: str) -> str | None:
+        """Stores `value` under `key` unless it has one; returns the value already there."""
+        name = self.keys.idempotency(key)
+        ttl = self.settings.idempotency_ttl_seconds
+        if await self.redis.set(name, value, nx=True, ex=ttl):
+            return None
+        existing = await self.redis.get(name)
+        return None if existing is None else str(existing)
+
+    async def release_idempotency_key(self, key: str) -> None:
+        await self.redis.delete(self.keys.idempotency(key))
+
+
+class SyncEventStore:
+    """The worker's side: append events, read a task, keep the worker's heartbeat."""
+
+    def __init__(self, client: "redis.Redis", settings: Settings) -> None:
+        self.redis = client
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self._append = client.register_script(APPEND)
+
+    def append(self, draft: EventDraft, allowed: Iterable[TaskState] | None = None) -> Appended:
+        keys, args = append_args(self.keys, self.settings, draft, allowed)
+        return parse_append_reply(draft, self._append(keys=keys, args=args))
+
+    def get_task(self, task_id: str) -> Task | None:
+        raw = _text(self.redis.hgetall(self.keys.task(task_id)))
+        return task_from_hash(raw) if raw.get("state") else None
+
+    def cancel_requested(self, task_id: str) -> bool:
+        return self.redis.hget(self.keys.task(task_id), "cancel_requested") == "1"
+
+    def heartbeat(self, worker: str) -> None:
+        now = time.time()
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.workers, {worker: now})
+            pipe.zremrangebyscore(self.keys.workers, "-inf", now - 24 * 3600)
+            pipe.execute()
+
+    def forget_worker(self, worker: str) -> None:
+        self.redis.zrem(self.keys.workers, worker)

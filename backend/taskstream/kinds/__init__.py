@@ -1,0 +1,16 @@
+"""Task kinds: declare one with `@task_kind(...)` in a module of this package."""
+
+from taskstream.kinds.base import RetryableError, RetryPolicy, TaskCancelled, TaskContext, TaskKind
+from taskstream.kinds.registry import REGISTRY, KindRegistry, load, task_kind
+
+__all__ = [
+    "REGISTRY",
+    "KindRegistry",
+    "RetryPolicy",
+    "RetryableError",
+    "TaskCancelled",
+    "TaskContext",
+    "TaskKind",
+    "load",
+    "task_kind",
+]

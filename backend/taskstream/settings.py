@@ -1,0 +1,93 @@
+"""The one settings class, read from the environment (and an optional `.env` file).
+
+Everything configurable lives here; business code receives a `Settings` instance instead of
+reading the environment itself, so tests can hand in their own.
+"""
+
+import json
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis for the event log, task state and broker."
+    )
+    key_prefix: str = Field("ts:", description="Prefix of every key taskstream writes in Redis.")
+
+    api_host: str = Field("127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
+    web_port: int = Field(5173, ge=1, le=65535, description="Port of the frontend's server.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"],
+        description="Origins allowed to call the API from a browser (comma-separated; no '*').",
+    )
+
+    events_maxlen: int = Field(
+        100_000, ge=100, description="Events the global log keeps (approximate trim)."
+    )
+    task_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="How long a finished task and its history are kept."
+    )
+    task_events_maxlen: int = Field(10_000, ge=100, description="Events kept per task.")
+    task_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description='Queue per task kind as JSON, e.g. {"long": "long"}; others use DEFAULT_QUEUE.',
+    )
+    default_queue: str = Field("taskstream", description="Queue of kinds not in TASK_QUEUES.")
+
+    client_buffer_events: int = Field(
+        1_000, ge=10, description="Events buffered per SSE client before it is dropped as too slow."
+    )
+    client_send_timeout_seconds: float = Field(
+        30.0, gt=0, description="A client that accepts no data for this long is disconnected."
+    )
+    keepalive_seconds: float = Field(15.0, gt=0, le=60, description="SSE keep-alive interval.")
+    sse_retry_ms: int = Field(2_000, ge=100, description="Reconnect delay hinted to SSE clients.")
+    reader_block_ms: int = Field(
+        1_000, ge=10, le=4_000, description="How long the event reader's XREAD blocks."
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted.")
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=60, description="Idempotency-Key lifetime.")
+
+    worker_heartbeat_seconds: float = Field(5.0, gt=0, description="Worker heartbeat interval.")
+    worker_stale_seconds: float = Field(
+        20.0, gt=0, description="A worker is alive if it beat within this many seconds."
+    )
+    redis_timeout_seconds: float = Field(
+        5.0, gt=0, description="Socket timeout of Redis commands (connect timeout is a fifth)."
+    )
+    log_level: str = Field("INFO", description="Log level of the API and worker.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, origins: list[str]) -> list[str]:
+        if "*" in origins:
+            raise ValueError("list origins explicitly; '*' is not allowed")
+        return origins
+
+    def queue_for(self, kind: str) -> str:
+        return self.task_queues.get(kind, self.default_queue)
+
+    def queues(self) -> list[str]:
+        return sorted({self.default_queue, *self.task_queues.values()})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,54 @@
+"""The Celery app of the worker, with one Celery task per declared kind.
+
+celery -A taskstream.worker.app worker -Q taskstream --concurrency 4
+"""
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery, Task
+
+from taskstream.broker import celery_task_name, make_celery
+from taskstream.events.connection import sync_redis
+from taskstream.events.store import SyncEventStore
+from taskstream.kinds import KindRegistry, TaskKind, load
+from taskstream.settings import Settings, get_settings
+from taskstream.worker.heartbeat import Heartbeat
+from taskstream.worker.runner import Runner
+
+_stores: dict[int, SyncEventStore] = {}
+
+
+def _store(settings: Settings) -> SyncEventStore:
+    """One store per process: a forked pool child must not share its parent's sockets."""
+    pid = os.getpid()
+    if pid not in _stores:
+        _stores.clear()
+        _stores[pid] = SyncEventStore(sync_redis(settings), settings)
+    return _stores[pid]
+
+
+def _register(app: Celery, settings: Settings, kind: TaskKind[Any]) -> None:
+    def run(task: Task[Any, Any], task_id: str) -> None:
+        def schedule_retry(delay: float) -> None:
+            raise task.retry(countdown=delay)
+
+        worker = str(task.request.hostname or "worker")
+        Runner(_store(settings), kind, worker).run(task_id, schedule_retry)
+
+    run.__name__ = run.__qualname__ = f"run_{kind.name}"
+    app.task(name=celery_task_name(kind.name), bind=True, max_retries=None)(run)
+
+
+def create_app(settings: Settings, kinds: KindRegistry) -> Celery:
+    app = make_celery(settings, kinds)
+    app.conf.task_queues = None
+    for kind in kinds:
+        _register(app, settings, kind)
+    app.steps["worker"].add(Heartbeat)
+    return app
+
+
+logging.basicConfig(level=get_settings().log_level)
+app = create_app(get_settings(), load())
