@@ -18,7 +18,6 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from taskstream.events.entries import LogEntry
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
-from taskstream.events.keys import Keys
 from taskstream.events.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,6 @@ class Fanout:
     ) -> None:
         self._store = store
         self._reader = reader
-        self._key = Keys(store.settings.key_prefix).events
         self._block_ms = block_ms
         self._buffer_limit = buffer_limit
         self.position: EventId = ZERO
@@ -155,7 +153,7 @@ class Fanout:
                     self.ready.set()
                     log.info("event reader starts after %s", format_event_id(self.position))
                 reply: Any = await self._reader.xread(
-                    {self._key: format_event_id(self.position)},
+                    {self._store.keys.events: format_event_id(self.position)},
                     count=1_000,
                     block=self._block_ms,
                 )

@@ -39,7 +39,9 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = async_redis(settings)
-        reader = async_redis(settings, socket_timeout=settings.reader_block_ms / 1000 + 5)
+        reader = async_redis(
+            settings, socket_timeout=settings.reader_block_ms / 1000 + 5, name="taskstream-reader"
+        )
         store = EventStore(client, settings)
         fanout = Fanout(store, reader, settings.reader_block_ms, settings.client_buffer_events)
         dispatcher = Dispatcher(make_celery(settings, kinds), settings)

@@ -32,9 +32,12 @@ async def resume_problem(store: EventStore, last_event_id: str) -> str | None:
     if key is None:
         return f"malformed event id {last_event_id!r}"
     bounds = await store.bounds()
-    if bounds.max_deleted > key:
+    if key != ZERO and await store.has_event(last_event_id):
+        return None
+    older = key < bounds.first_id if bounds.first_id is not None else key <= bounds.last_id
+    if bounds.trimmed and older:
         return f"events after {last_event_id} are no longer retained"
-    if key in (ZERO, bounds.max_deleted) or await store.has_event(last_event_id):
+    if key == ZERO:
         return None
     return f"unknown event id {last_event_id!r}"
 

@@ -16,7 +16,7 @@ from redis.retry import Retry
 from taskstream.settings import Settings
 
 
-def _options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]:
+def _options(settings: Settings, socket_timeout: float | None, name: str) -> dict[str, Any]:
     timeout = settings.redis_timeout_seconds if socket_timeout is None else socket_timeout
     return {
         "decode_responses": True,
@@ -24,16 +24,19 @@ def _options(settings: Settings, socket_timeout: float | None) -> dict[str, Any]
         "socket_connect_timeout": min(1.0, settings.redis_timeout_seconds),
         "retry_on_error": [ConnectionError, TimeoutError],
         "health_check_interval": 30,
+        "client_name": name,
     }
 
 
-def async_redis(settings: Settings, *, socket_timeout: float | None = None) -> "aioredis.Redis":
+def async_redis(
+    settings: Settings, *, socket_timeout: float | None = None, name: str = "taskstream-api"
+) -> "aioredis.Redis":
     retry = AsyncRetry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
     return aioredis.Redis.from_url(
-        settings.redis_url, retry=retry, **_options(settings, socket_timeout)
+        settings.redis_url, retry=retry, **_options(settings, socket_timeout, name)
     )
 
 
-def sync_redis(settings: Settings) -> "redis.Redis":
+def sync_redis(settings: Settings, name: str = "taskstream-worker") -> "redis.Redis":
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2)
-    return redis.Redis.from_url(settings.redis_url, retry=retry, **_options(settings, None))
+    return redis.Redis.from_url(settings.redis_url, retry=retry, **_options(settings, None, name))

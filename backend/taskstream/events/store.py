@@ -36,10 +36,15 @@ def _entries(raw: Any) -> list[LogEntry]:
 
 @dataclass(frozen=True)
 class LogBounds:
-    """What the global log holds: ids up to `last_id`; ids up to `max_deleted` were trimmed."""
+    """What the global log holds: ids from `first_id` to `last_id`, and whether any were trimmed.
 
+    (Redis's `max-deleted-entry-id` is not moved by trimming, only by XDEL: so whether an id is
+    older than what is retained is told by the first entry and the count of entries ever added.)
+    """
+
+    first_id: EventId | None
     last_id: EventId
-    max_deleted: EventId
+    trimmed: bool
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,12 @@ class EventStore:
         try:
             info = await self.redis.xinfo_stream(self.keys.events)
         except redis.ResponseError:  # no event written yet
-            return LogBounds(last_id=ZERO, max_deleted=ZERO)
+            return LogBounds(first_id=None, last_id=ZERO, trimmed=False)
+        first = info.get("first-entry")
         return LogBounds(
+            first_id=parse_event_id(str(first[0])) if first else None,
             last_id=parse_event_id(str(info["last-generated-id"])) or ZERO,
-            max_deleted=parse_event_id(str(info.get("max-deleted-entry-id", "0-0"))) or ZERO,
+            trimmed=int(info["entries-added"]) > int(info["length"]),
         )
 
     async def has_event(self, event_id: str) -> bool:

@@ -1,0 +1,40 @@
+"""Liveness and readiness, and what the API answers while Redis is away."""
+
+import httpx
+
+from tests.conftest import StackFactory
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
+
+
+def test_healthz_and_readyz_when_all_is_up(stack: Stack) -> None:
+    assert stack.http.get("/healthz").json() == {"status": "ok"}
+    ready = stack.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "redis": True, "workers": 1}
+
+
+def test_readiness_follows_redis_down_and_back(make_stack: StackFactory) -> None:
+    private = make_stack()
+    private.redis.stop()
+
+    def unready() -> httpx.Response | None:
+        response = private.http.get("/readyz")
+        return response if response.status_code == 503 else None
+
+    response = wait_until(unready, 30, message="/readyz to turn 503")
+    assert response is not None
+    assert response.json() == {"status": "unavailable", "redis": False, "workers": 0}
+    refused = private.http.post("/api/tasks", json={"kind": "add", "params": {"x": 1, "y": 1}})
+    assert refused.status_code == 503
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json()["type"] == "unavailable"
+    assert private.http.get("/healthz").status_code == 200  # the process itself is fine
+
+    private.redis.start()
+    wait_until(lambda: private.http.get("/readyz").status_code == 200, 60, message="ready again")
+    # API, reader and worker all reconnected by themselves: a task runs end to end.
+    with private.events() as stream:
+        task = private.submit("add", x=20, y=22)
+        stream.wait_for(lambda ms: any(m.event == "succeeded" for m in ms), 60)
+    assert private.task(task["id"])["result"] == 42

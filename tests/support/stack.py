@@ -1,0 +1,65 @@
+"""A whole taskstream on real processes: Redis, a Celery worker and the API."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.processes import ApiServer, RedisServer, Worker
+from tests.support.sse import SSEClient
+from tests.support.waiting import wait_until
+
+
+class Stack:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        api_env: Mapping[str, str] | None = None,
+        worker_env: Mapping[str, str] | None = None,
+        appendonly: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.redis = RedisServer(directory / "redis", appendonly=appendonly)
+        self.worker = Worker(self.redis.url, directory, env=worker_env)
+        self.api = ApiServer(self.redis.url, directory, env=api_env)
+        self.http = httpx.Client(base_url=self.api.url, timeout=15)
+
+    def start(self) -> "Stack":
+        self.redis.start()
+        self.worker.start(self.redis.client())
+        self.api.start()
+        return self
+
+    def stop(self) -> None:
+        self.http.close()
+        self.api.stop()
+        self.worker.stop()
+        self.redis.stop()
+
+    def submit(self, kind: str, **params: Any) -> dict[str, Any]:
+        response = self.http.post("/api/tasks", json={"kind": kind, "params": params})
+        assert response.status_code == 202, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    def wait_state(self, task_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            task = self.task(task_id)
+            return task if task["state"] in states else None
+
+        found = wait_until(reached, timeout, message=f"task {task_id} to reach {states}")
+        assert found is not None
+        return found
+
+    def events(
+        self, path: str = "/api/events", headers: Mapping[str, str] | None = None
+    ) -> SSEClient:
+        return SSEClient(self.api.url + path, dict(headers or {}))
