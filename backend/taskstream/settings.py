@@ -22,7 +22,12 @@ class Settings(BaseSettings):
 
     api_host: str = Field("127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
-    web_port: int = Field(5173, ge=1, le=65535, description="Port of the frontend's server.")
+    web_host: str = Field("127.0.0.1", description="Address the web app's server listens on.")
+    web_port: int = Field(5173, ge=1, le=65535, description="Port of the web app's server.")
+    web_root: str = Field("frontend/dist", description="The built web app that it serves.")
+    api_public_url: str = Field(
+        "", description="The API's address as browsers reach it (default: API_HOST and API_PORT)."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"],
         description="Origins allowed to call the API from a browser (comma-separated; no '*').",

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from taskstream.events.ids import parse_event_id
 from tests.support.processes import ApiServer, Worker
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
@@ -99,6 +100,10 @@ def test_list_is_newest_first_filtered_and_paginated(stack: Stack) -> None:
         if cursor:
             params["cursor"] = cursor
         page = stack.http.get("/api/tasks", params=params).json()
+        # where the log stood before the page was read: no event of these tasks comes after it
+        position = parse_event_id(page["last_event_id"])
+        assert position is not None
+        assert all(parse_event_id(t["last_event_id"]) <= position for t in page["items"])  # type: ignore[operator]
         assert len(page["items"]) <= 2
         assert all(t["kind"] == "add" and t["state"] == "succeeded" for t in page["items"])
         seen += [t["id"] for t in page["items"]]

@@ -207,6 +207,8 @@ class ApiServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "ApiServer":
+        if self.process.running:
+            raise RuntimeError("already running")
         self.process.start()
 
         def up() -> bool:
@@ -219,3 +221,43 @@ class ApiServer:
 
     def stop(self) -> int | None:
         return self.process.stop()
+
+    def restart(self) -> "ApiServer":
+        """Stops and starts again on the same port, as a deploy would."""
+        self.stop()
+        return self.start()
+
+
+class WebServer:
+    """The built web app, served by `python -m taskstream.web`."""
+
+    def __init__(
+        self, api_url: str, web_root: Path, log_dir: Path, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        environment = {
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(self.port),
+            "WEB_ROOT": str(web_root),
+            "API_PUBLIC_URL": api_url,
+        }
+        args = [sys.executable, "-m", "taskstream.web"]
+        self.process = Process(f"web-{self.port}", args, log_dir, environment)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "WebServer":
+        self.process.start()
+
+        def up() -> bool:
+            if not self.process.running:
+                raise RuntimeError(f"web server exited:\n{self.process.log_tail()}")
+            return httpx.get(f"{self.url}/config.js", timeout=2).status_code == 200
+
+        wait_until(up, 60, message=lambda: f"web server to answer\n{self.process.log_tail()}")
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()

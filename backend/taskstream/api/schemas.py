@@ -65,6 +65,11 @@ class TaskPage(BaseModel):
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; null on the last page."
     )
+    last_event_id: str = Field(
+        description="The event log's position just before this page was read: open "
+        "`/api/events?last_event_id=` with it to miss no change made since.",
+        examples=["1764072000000-0"],
+    )
 
 
 class Health(BaseModel):

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
-from taskstream.api.deps import TasksDep
+from taskstream.api.deps import StoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
 from taskstream.events.ids import TASK_ID_PATTERN
@@ -69,6 +69,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     )
     async def list_tasks(
         tasks: TasksDep,
+        store: StoreDep,
         state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
         kind: Annotated[
             str | None, Query(description="Only tasks of this kind.", max_length=40)
@@ -79,8 +80,9 @@ def build_router(kinds: KindRegistry) -> APIRouter:
             Query(pattern=TASK_ID_PATTERN, description="`next_cursor` of the previous page."),
         ] = None,
     ) -> TaskPage:
+        position = await store.last_event_id()
         page = await tasks.page(state, kind, limit, cursor)
-        return TaskPage(items=page.items, next_cursor=page.next_cursor)
+        return TaskPage(items=page.items, next_cursor=page.next_cursor, last_event_id=position)
 
     @router.get(
         "/{task_id}", summary="Read a task", response_model=Task, responses=responses(404, 422, 503)

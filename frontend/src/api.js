@@ -1,0 +1,154 @@
+/**
+ * REST client for the taskstream API.
+ *
+ * Every method resolves to parsed JSON or rejects with an ApiError. An ApiError always carries a
+ * problem object shaped like the server's (type, title, status, detail, errors), so callers show
+ * one kind of failure whether the server answered 4xx/5xx, the network failed (status 0,
+ * type "network_error"), the request timed out ("timeout") or the answer was not JSON
+ * ("bad_response").
+ */
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.problem = problem;
+  }
+
+  get type() {
+    return this.problem.type;
+  }
+
+  /** The 422 field errors, `[{field, message, type}]`; empty for any other error. */
+  get fieldErrors() {
+    return Array.isArray(this.problem.errors) ? this.problem.errors : [];
+  }
+}
+
+export const TASK_PAGE_LIMIT = 200;
+
+export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 15000 } = {}) {
+  const root = baseUrl.replace(/\/+$/, "");
+  const url = (path) => `${root}${path}`;
+
+  async function request(method, path, { body, headers = {} } = {}) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const init = { method, headers: { Accept: "application/json", ...headers }, signal: controller.signal };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    let response;
+    try {
+      response = await fetch(url(path), init);
+    } catch (error) {
+      throw transportError(error, controller.signal.aborted);
+    } finally {
+      clearTimeout(timer);
+    }
+    const payload = await readBody(response);
+    if (!response.ok) throw new ApiError(response.status, problemFrom(response, payload));
+    if (payload.kind !== "json") {
+      throw new ApiError(response.status, {
+        type: "bad_response",
+        title: "Unexpected response",
+        status: response.status,
+        detail: `Expected JSON from ${path}; is the API base URL right?`,
+      });
+    }
+    return payload.value;
+  }
+
+  const listTasks = ({ limit = 50, cursor, state, kind } = {}) =>
+    request("GET", `/api/tasks${query({ limit, cursor, state, kind })}`);
+
+  return {
+    listKinds: () => request("GET", "/api/task-kinds"),
+    listTasks,
+    getTask: (id) => request("GET", `/api/tasks/${encodeURIComponent(id)}`),
+    createTask: (kind, params, { idempotencyKey } = {}) =>
+      request("POST", "/api/tasks", {
+        body: { kind, params },
+        headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+      }),
+    cancelTask: (id) => request("POST", `/api/tasks/${encodeURIComponent(id)}/cancel`),
+    eventsUrl: (lastEventId) => url(`/api/events${query({ last_event_id: lastEventId })}`),
+
+    /**
+     * The newest tasks, following next_cursor until `cap` tasks. `resumeEventId` is the log's
+     * position just before the first page was read: every change after the snapshot began comes
+     * from the stream opened there. Events also reflected by a later page are dropped by their seq.
+     */
+    async listRecentTasks({ cap = 500, pageSize = TASK_PAGE_LIMIT } = {}) {
+      const items = [];
+      const seen = new Set();
+      let cursor;
+      let resumeEventId = null;
+      do {
+        const page = await listTasks({ limit: Math.min(pageSize, cap - items.length), cursor });
+        const pageItems = Array.isArray(page?.items) ? page.items : [];
+        if (cursor === undefined && typeof page?.last_event_id === "string") {
+          resumeEventId = page.last_event_id;
+        }
+        for (const task of pageItems) {
+          if (!seen.has(task.id)) {
+            seen.add(task.id);
+            items.push(task);
+          }
+        }
+        cursor = pageItems.length > 0 ? page.next_cursor ?? null : null;
+      } while (cursor && items.length < cap);
+      return { items, resumeEventId };
+    },
+  };
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+async function readBody(response) {
+  let text;
+  try {
+    text = await response.text();
+  } catch {
+    return { kind: "none" };
+  }
+  if (!text) return { kind: "none" };
+  try {
+    return { kind: "json", value: JSON.parse(text) };
+  } catch {
+    return { kind: "text", value: text };
+  }
+}
+
+function problemFrom(response, payload) {
+  const body = payload.kind === "json" && payload.value && typeof payload.value === "object" ? payload.value : {};
+  const fallbackDetail = payload.kind === "text" ? payload.value.slice(0, 200) : undefined;
+  return {
+    type: typeof body.type === "string" ? body.type : "http_error",
+    title: body.title || response.statusText || `HTTP ${response.status}`,
+    status: response.status,
+    detail: body.detail ?? fallbackDetail,
+    ...(Array.isArray(body.errors) ? { errors: body.errors } : {}),
+  };
+}
+
+function transportError(error, timedOut) {
+  if (timedOut) {
+    return new ApiError(0, { type: "timeout", title: "Timed out", status: 0, detail: "The server took too long to answer." });
+  }
+  return new ApiError(0, {
+    type: "network_error",
+    title: "Network error",
+    status: 0,
+    detail: `Could not reach the server (${error?.message || "connection failed"}).`,
+  });
+}

@@ -1,0 +1,38 @@
+/**
+ * Composition root: reads the deploy-time configuration, builds the parts and wires them.
+ * The API origin comes from config.js (served beside the bundle, editable after a build);
+ * "" means the same origin as the page.
+ */
+
+import { createApi } from "./api.js";
+import { createController } from "./controller.js";
+import { createStore } from "./store.js";
+import { createStream } from "./stream.js";
+import { createView } from "./view.js";
+
+const config = window.TASKSTREAM_CONFIG ?? {};
+const api = createApi({ baseUrl: typeof config.apiBaseUrl === "string" ? config.apiBaseUrl : "" });
+const store = createStore();
+const view = createView({ document, window, readState: () => store.flush() });
+
+const controller = createController({
+  api,
+  store,
+  openStream: (handlers) =>
+    createStream({
+      url: api.eventsUrl,
+      EventSource: window.EventSource,
+      isOnline: () => navigator.onLine !== false,
+      connectivity: window,
+      ...handlers,
+    }),
+});
+
+store.subscribe(view.requestRender);
+view.bind(controller.handlers);
+window.addEventListener("online", () => controller.online());
+window.addEventListener("pagehide", (event) => {
+  if (!event.persisted) controller.stop();
+});
+view.requestRender();
+controller.start();

@@ -1,0 +1,387 @@
+/**
+ * Application state, and the only place it changes. No DOM.
+ *
+ * Tasks are keyed by id and ordered newest first by comparing ids as strings (they are
+ * time-ordered hex of one length). Each task keeps the `seq` of the last event applied to it, and
+ * an event is applied only if its seq is higher: replays after a reconnect, a REST reload racing
+ * the stream, and the answer of a POST all converge on the same state, each change shown once.
+ *
+ * Every change marks what it touched (a task id in `dirty`, or an aspect such as "order" or
+ * "log"); `flush()` hands the marks to the view and clears them, so a frame repaints only that.
+ */
+
+export const ACTIVE_STATES = new Set(["queued", "running", "retrying"]);
+export const TERMINAL_STATES = new Set(["succeeded", "failed", "cancelled"]);
+export const FILTERS = ["all", "active", "finished"];
+/** The `focus` of a form's state that means its form-level error rather than a field. */
+export const FORM_FOCUS = "__form";
+const TIMED_STATES = new Set(["running", "retrying"]);
+const MAX_BUFFERED_PER_TASK = 200;
+
+export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
+  const state = {
+    kinds: [],
+    kindsStatus: { phase: "loading", message: "" },
+    tasks: new Map(),
+    order: [],
+    tasksStatus: { phase: "loading", message: "" },
+    log: [],
+    connection: "connecting",
+    forms: new Map(),
+    taskUi: new Map(),
+    filter: "all",
+    clockSkewMs: 0,
+  };
+  let dirty = new Set();
+  let aspects = new Set();
+  let logKey = 0;
+  let skewSamples = 0;
+  let resyncTouched = null;
+  const fetching = new Set();
+  const buffered = new Map();
+  const listeners = new Set();
+
+  function changed(aspect, taskId) {
+    if (taskId !== undefined) dirty.add(taskId);
+    if (aspect) aspects.add(aspect);
+    for (const listener of listeners) listener();
+  }
+
+  function put(task) {
+    const isNew = !state.tasks.has(task.id);
+    state.tasks.set(task.id, task);
+    if (isNew) {
+      state.order.splice(insertionIndex(state.order, task.id), 0, task.id);
+      evictOverflow();
+    }
+    changed(isNew ? "order" : "tasks", task.id);
+  }
+
+  function remove(id) {
+    state.tasks.delete(id);
+    state.taskUi.delete(id);
+    const index = state.order.indexOf(id);
+    if (index >= 0) state.order.splice(index, 1);
+  }
+
+  /** Past maxTasks, the oldest finished tasks go first; active ones are never dropped. */
+  function evictOverflow() {
+    for (let i = state.order.length - 1; i >= 0 && state.tasks.size > maxTasks; i -= 1) {
+      const id = state.order[i];
+      if (TERMINAL_STATES.has(state.tasks.get(id).state)) remove(id);
+    }
+  }
+
+  function appendLog(entry) {
+    logKey += 1;
+    state.log.push({ ...entry, key: logKey });
+    if (state.log.length > maxLog) state.log.splice(0, state.log.length - maxLog);
+    changed("log");
+  }
+
+  function logEvent(event) {
+    appendLog({
+      source: "event",
+      at: event.at,
+      type: event.type,
+      taskId: event.task_id,
+      kind: event.kind,
+      attempt: event.attempt,
+      progress: event.progress ?? null,
+      result: event.result ?? null,
+      error: event.error ?? null,
+      retryAt: event.retry_at ?? null,
+      announce: event.type !== "progress",
+    });
+  }
+
+  function observeServerTime(at, receivedAt) {
+    const sent = Date.parse(at);
+    if (Number.isNaN(sent)) return;
+    // Delivery only ever adds delay, so the smallest (received - sent) seen is the best estimate
+    // of how far this clock runs ahead of the server's; replays after a reconnect cannot lower it.
+    const sample = receivedAt - sent;
+    if (skewSamples === 0 || sample < state.clockSkewMs) state.clockSkewMs = sample;
+    skewSamples += 1;
+  }
+
+  function requestFetch(id) {
+    if (fetching.has(id)) return undefined;
+    fetching.add(id);
+    return id;
+  }
+
+  function drainBuffered(id) {
+    const events = buffered.get(id);
+    buffered.delete(id);
+    if (!events) return;
+    for (const event of events) {
+      const task = state.tasks.get(id);
+      if (event.seq > task.seq) put(applyEventToTask(task, event));
+    }
+  }
+
+  const store = {
+    state,
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    /** Marks collected since the last flush: `{ state, dirty: Set<taskId>, aspects: Set<string> }`. */
+    flush() {
+      const marks = { state, dirty, aspects };
+      dirty = new Set();
+      aspects = new Set();
+      return marks;
+    },
+
+    setKinds(kinds) {
+      state.kinds = Array.isArray(kinds) ? kinds.filter((kind) => kind && typeof kind.name === "string") : [];
+      state.kindsStatus = { phase: "ready", message: "" };
+      changed("kinds");
+    },
+
+    setKindsStatus(phase, message = "") {
+      state.kindsStatus = { phase, message };
+      changed("kinds");
+    },
+
+    setTasksStatus(phase, message = "") {
+      state.tasksStatus = { phase, message };
+      changed("status");
+    },
+
+    setConnection(connection) {
+      if (state.connection === connection) return;
+      state.connection = connection;
+      changed("connection");
+    },
+
+    setFilter(filter) {
+      if (!FILTERS.includes(filter) || filter === state.filter) return;
+      state.filter = filter;
+      changed("filter");
+    },
+
+    /**
+     * Applies one stream event. Returns `{ status, fetch? }`: status is "applied", "duplicate",
+     * "buffered" (task unknown, event kept until the task is loaded) or "ignored" (malformed);
+     * `fetch` is a task id the caller should load over REST, requested once until it completes.
+     */
+    applyEvent(event, receivedAt = Date.now()) {
+      if (!isEvent(event)) return { status: "ignored" };
+      observeServerTime(event.at, receivedAt);
+      resyncTouched?.add(event.task_id);
+      const task = state.tasks.get(event.task_id);
+      if (!task) {
+        if (event.type === "queued") {
+          put(applyEventToTask(emptyTask(event), event));
+          logEvent(event);
+          return { status: "applied" };
+        }
+        const events = buffered.get(event.task_id) ?? [];
+        if (events.some((e) => e.seq === event.seq)) return { status: "duplicate" };
+        if (events.length < MAX_BUFFERED_PER_TASK) {
+          events.push(event);
+          events.sort((a, b) => a.seq - b.seq);
+          buffered.set(event.task_id, events);
+        }
+        logEvent(event);
+        return { status: "buffered", fetch: requestFetch(event.task_id) };
+      }
+      if (event.seq <= task.seq) return { status: "duplicate" };
+      const gap = event.seq > task.seq + 1;
+      put(applyEventToTask(task, event));
+      logEvent(event);
+      // A gap means an event was missed: the event carries the new state, but fields only set
+      // by the missed one (started_at, say) come from a fresh copy of the task.
+      return gap ? { status: "applied", fetch: requestFetch(event.task_id) } : { status: "applied" };
+    },
+
+    /** A task from REST (list, GET, POST or cancel answer); applied only if not older than ours. */
+    upsertTask(task) {
+      if (!isTask(task)) return false;
+      fetching.delete(task.id);
+      const current = state.tasks.get(task.id);
+      const newer = !current || task.seq > current.seq;
+      // A cancel request on a running task changes no seq: only its flag moves forward.
+      const cancelNoted = current && task.seq === current.seq && task.cancel_requested && !current.cancel_requested;
+      if (newer || cancelNoted) put(normalizeTask(task));
+      drainBuffered(task.id);
+      return newer || Boolean(cancelNoted);
+    },
+
+    /** The REST fetch asked for by applyEvent failed: forget its buffered events. */
+    fetchFailed(id) {
+      fetching.delete(id);
+      buffered.delete(id);
+    },
+
+    /** Called before a resync's REST reload: tasks touched by live events meanwhile are kept. */
+    beginResync() {
+      resyncTouched = new Set();
+      store.setTasksStatus("syncing");
+    },
+
+    /**
+     * Merges a REST snapshot. After a resync, tasks that the snapshot no longer lists are dropped
+     * unless a live event touched them while it loaded (created after it was taken, say).
+     */
+    loadSnapshot(items) {
+      const listed = new Set();
+      for (const task of items) {
+        if (!isTask(task)) continue;
+        listed.add(task.id);
+        store.upsertTask(task);
+      }
+      if (resyncTouched) {
+        for (const id of [...state.order]) {
+          if (!listed.has(id) && !resyncTouched.has(id)) remove(id);
+        }
+        changed("order");
+      }
+      resyncTouched = null;
+      store.setTasksStatus("ready");
+    },
+
+    addNote(message, { tone = "info", announce = true } = {}) {
+      appendLog({ source: "note", at: new Date().toISOString(), message, tone, announce });
+    },
+
+    clearLog() {
+      state.log = [];
+      changed("log");
+    },
+
+    /** Per-task interface state: `{ cancelling, note }`. */
+    setTaskUi(id, patch) {
+      if (!state.tasks.has(id)) return;
+      state.taskUi.set(id, { ...(state.taskUi.get(id) ?? {}), ...patch });
+      changed(undefined, id);
+    },
+
+    /**
+     * Per-form state: `{ submitting, errors: {field: message}, formErrors: [], message, focus,
+     * focusToken }`; `message` is a short note such as which task the last submit started.
+     * Setting `focus` (a field name) bumps focusToken so the view moves focus exactly once.
+     */
+    setForm(kind, patch) {
+      const current = state.forms.get(kind) ?? { submitting: false, errors: {}, formErrors: [], message: "", focus: null, focusToken: 0 };
+      const next = { ...current, ...patch };
+      if ("focus" in patch && patch.focus) next.focusToken = current.focusToken + 1;
+      state.forms.set(kind, next);
+      changed("forms");
+    },
+
+    /** Marks the tasks that show a running clock (elapsed time, retry countdown) for repaint. */
+    tick() {
+      let any = false;
+      for (const [id, task] of state.tasks) {
+        if (TIMED_STATES.has(task.state)) {
+          dirty.add(id);
+          any = true;
+        }
+      }
+      if (any) changed();
+    },
+
+    isFetching: (id) => fetching.has(id),
+  };
+  return store;
+}
+
+/** The task after `event`: a pure function of both, shared by live and buffered events. */
+export function applyEventToTask(task, event) {
+  const next = {
+    ...task,
+    state: typeof event.state === "string" ? event.state : task.state,
+    seq: event.seq,
+    last_event_id: event.id ?? task.last_event_id,
+  };
+  if (Number.isInteger(event.attempt)) next.attempts = Math.max(task.attempts ?? 0, event.attempt);
+  switch (event.type) {
+    case "queued":
+      next.params = event.params ?? task.params;
+      next.created_at = task.created_at ?? event.at;
+      break;
+    case "started":
+      next.started_at = task.started_at ?? event.at;
+      next.progress = event.progress ?? null;
+      next.retry_at = null;
+      break;
+    case "progress":
+      next.progress = event.progress ?? task.progress;
+      break;
+    case "retrying":
+      next.retry_at = event.retry_at ?? null;
+      next.error = event.error ?? task.error;
+      break;
+    case "succeeded":
+      next.result = event.result ?? null;
+      next.error = null;
+      next.progress = event.progress ?? task.progress;
+      break;
+    case "failed":
+      next.error = event.error ?? task.error;
+      break;
+    default:
+      break;
+  }
+  if (TERMINAL_STATES.has(event.type)) {
+    next.finished_at = event.at ?? task.finished_at;
+    next.retry_at = null;
+  }
+  return next;
+}
+
+/** Keeps the newest-first order: ids compare as strings. */
+function insertionIndex(order, id) {
+  let low = 0;
+  let high = order.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (order[mid] > id) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function emptyTask(event) {
+  return normalizeTask({ id: event.task_id, kind: event.kind, state: "queued", seq: 0, created_at: event.at });
+}
+
+function normalizeTask(task) {
+  return {
+    id: task.id,
+    kind: typeof task.kind === "string" ? task.kind : "",
+    params: task.params && typeof task.params === "object" ? task.params : {},
+    state: typeof task.state === "string" ? task.state : "queued",
+    progress: task.progress ?? null,
+    attempts: Number.isInteger(task.attempts) ? task.attempts : 0,
+    result: task.result ?? null,
+    error: task.error ?? null,
+    created_at: task.created_at ?? null,
+    started_at: task.started_at ?? null,
+    finished_at: task.finished_at ?? null,
+    retry_at: task.retry_at ?? null,
+    cancel_requested: task.cancel_requested === true,
+    seq: Number.isInteger(task.seq) ? task.seq : 0,
+    last_event_id: task.last_event_id ?? null,
+  };
+}
+
+function isEvent(event) {
+  return Boolean(event) && typeof event.task_id === "string" && Number.isInteger(event.seq) && typeof event.type === "string";
+}
+
+function isTask(task) {
+  return Boolean(task) && typeof task.id === "string" && Number.isInteger(task.seq);
+}
+
+export function matchesFilter(filter, task) {
+  if (filter === "active") return ACTIVE_STATES.has(task.state);
+  if (filter === "finished") return TERMINAL_STATES.has(task.state);
+  return true;
+}

@@ -1,0 +1,185 @@
+/**
+ * The one EventSource on /api/events, kept alive.
+ *
+ * While the browser retries on its own (readyState CONNECTING) it sends Last-Event-ID itself, so
+ * nothing is done but report "reconnecting". When it gives up (readyState CLOSED: an HTTP error,
+ * a wrong content type) a new EventSource is opened after a jittered exponential backoff, passing
+ * the last id seen as ?last_event_id=. A connection that does not open within `openTimeoutMs` is
+ * treated the same way, so the indicator never sits on "connecting" forever.
+ *
+ * The server names every message (`event: <type>`), so `onmessage` never fires: one listener is
+ * registered per type. Connection states: "connecting" (first attempt), "live", "reconnecting",
+ * "offline" (the browser reports no network), "closed" (stopped).
+ */
+
+export const EVENT_TYPES = ["queued", "started", "progress", "retrying", "succeeded", "failed", "cancelled"];
+const CLOSED = 2;
+
+export function createStream({
+  url,
+  EventSource,
+  onEvent,
+  onReset,
+  onState = () => {},
+  isOnline = () => true,
+  connectivity = null,
+  timers = { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) },
+  backoff = { initialMs: 1000, maxMs: 30000 },
+  random = Math.random,
+  openTimeoutMs = 15000,
+}) {
+  let source = null;
+  let lastEventId = null;
+  let state = "idle";
+  let attempt = 0;
+  let everOpened = false;
+  let retryTimer = null;
+  let openTimer = null;
+  let listening = false;
+
+  function setState(next) {
+    const effective = next === "live" || next === "closed" || isOnline() ? next : "offline";
+    if (effective === state) return;
+    state = effective;
+    onState(state);
+  }
+
+  function connect() {
+    clearTimers();
+    closeSource();
+    const es = new EventSource(url(lastEventId));
+    source = es;
+    const mine = (handler) => (event) => {
+      if (source === es) handler(event);
+    };
+    es.addEventListener("open", mine(handleOpen));
+    es.addEventListener("error", mine(handleError));
+    for (const type of EVENT_TYPES) es.addEventListener(type, mine(handleMessage));
+    es.addEventListener("message", mine(handleMessage)); // an unnamed message, should one come
+    es.addEventListener("reset", mine(handleReset));
+    armOpenTimeout();
+    setState(everOpened ? "reconnecting" : "connecting");
+  }
+
+  function armOpenTimeout() {
+    if (openTimer !== null) return;
+    const es = source;
+    openTimer = timers.setTimeout(() => {
+      openTimer = null;
+      if (source === es && es.readyState !== 1) giveUp();
+    }, openTimeoutMs);
+  }
+
+  function handleOpen() {
+    attempt = 0;
+    everOpened = true;
+    if (openTimer !== null) timers.clearTimeout(openTimer);
+    openTimer = null;
+    setState("live");
+  }
+
+  function handleError() {
+    if (source.readyState === CLOSED) {
+      giveUp();
+      return;
+    }
+    armOpenTimeout(); // the browser is retrying by itself; give it as long as a first connection
+    setState(everOpened ? "reconnecting" : "connecting");
+  }
+
+  function giveUp() {
+    closeSource();
+    const delay = backoffDelay(attempt, backoff, random);
+    attempt += 1;
+    retryTimer = timers.setTimeout(() => {
+      retryTimer = null;
+      connect();
+    }, delay);
+    setState("reconnecting");
+  }
+
+  function remember(event) {
+    if (event.lastEventId) lastEventId = event.lastEventId;
+  }
+
+  function handleMessage(event) {
+    remember(event);
+    const data = parse(event.data);
+    if (!data || typeof data !== "object") return;
+    const type = event.type === "message" ? data.type : event.type;
+    if (EVENT_TYPES.includes(type)) onEvent({ ...data, type, id: data.id ?? (event.lastEventId || undefined) });
+  }
+
+  function handleReset(event) {
+    remember(event);
+    const data = parse(event.data) ?? {};
+    if (!event.lastEventId && typeof data.last_event_id === "string") lastEventId = data.last_event_id;
+    onReset(data);
+  }
+
+  function handleOnline() {
+    if (state === "closed") return;
+    if (source === null) connect(); // skip the rest of the backoff: the network is back
+    else setState(source.readyState === 1 ? "live" : "reconnecting");
+  }
+
+  function handleOffline() {
+    if (state !== "closed") setState("offline");
+  }
+
+  function closeSource() {
+    if (source) source.close();
+    source = null;
+  }
+
+  function clearTimers() {
+    if (retryTimer !== null) timers.clearTimeout(retryTimer);
+    if (openTimer !== null) timers.clearTimeout(openTimer);
+    retryTimer = null;
+    openTimer = null;
+  }
+
+  return {
+    /** Opens the stream, resuming after `resumeEventId` when given. Calling it again restarts. */
+    start(resumeEventId = null) {
+      if (resumeEventId) lastEventId = resumeEventId;
+      if (connectivity && !listening) {
+        connectivity.addEventListener("online", handleOnline);
+        connectivity.addEventListener("offline", handleOffline);
+        listening = true;
+      }
+      state = state === "closed" ? "idle" : state;
+      connect();
+    },
+    stop() {
+      clearTimers();
+      closeSource();
+      if (connectivity && listening) {
+        connectivity.removeEventListener("online", handleOnline);
+        connectivity.removeEventListener("offline", handleOffline);
+        listening = false;
+      }
+      setState("closed");
+    },
+    get lastEventId() {
+      return lastEventId;
+    },
+    get state() {
+      return state;
+    },
+  };
+}
+
+/** Exponential backoff with jitter: each wait is drawn between half and all of the cap. */
+export function backoffDelay(attempt, { initialMs, maxMs }, random = Math.random) {
+  const cap = Math.min(maxMs, initialMs * 2 ** attempt);
+  return Math.round(cap / 2 + (random() * cap) / 2);
+}
+
+function parse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The only module that touches the document.
+ *
+ * `requestRender()` may be called for every store change; it paints at most once per animation
+ * frame, and a paint only visits what the store marked: rows are keyed by task id and patched in
+ * place (so focus on a Cancel button survives progress ticks), new log lines are added, and the
+ * list is reordered only when tasks were added or removed. `bind(handlers)` turns DOM events into
+ * handler calls with plain values.
+ */
+
+import {
+  CONNECTION_LABELS,
+  createKindForm,
+  createLogLine,
+  createTaskRow,
+  taskView,
+  updateTaskRow,
+} from "./templates.js";
+import { ACTIVE_STATES, FORM_FOCUS, matchesFilter } from "./store.js";
+
+export function createView({ document: doc, window: win, readState, now = () => Date.now() }) {
+  const $ = (id) => doc.getElementById(id);
+  const el = {
+    connection: $("connection"),
+    connectionText: $("connection-text"),
+    notice: $("notice"),
+    noticeText: $("notice-text"),
+    kinds: $("kinds"),
+    tasks: $("tasks"),
+    summary: $("task-summary"),
+    status: $("tasks-status"),
+    empty: $("tasks-empty"),
+    filter: $("filter"),
+    log: $("log"),
+  };
+  const rows = new Map();
+  const forms = new Map();
+  let handlers = {};
+  let frame = null;
+  let lastLogKey = 0;
+  let kindTitles = new Map();
+
+  function requestRender() {
+    if (frame !== null) return;
+    const schedule = win.requestAnimationFrame ? win.requestAnimationFrame.bind(win) : (fn) => win.setTimeout(fn, 16);
+    frame = schedule(() => {
+      frame = null;
+      render(readState());
+    });
+  }
+
+  /** Paints the marks of one flush: `{ state, dirty, aspects }`. */
+  function render({ state, dirty, aspects }) {
+    const at = now();
+    if (aspects.has("kinds")) kindTitles = new Map(state.kinds.map((kind) => [kind.name, kind.title || kind.name]));
+    if (aspects.has("log")) renderLog(state);
+    if (aspects.has("kinds")) renderKinds(state);
+    if (aspects.has("forms") || aspects.has("kinds")) renderForms(state);
+    const everyRow = aspects.has("kinds") || aspects.has("filter");
+    const painted = aspects.has("order") || everyRow ? renderOrder(state, at, everyRow) : new Set();
+    for (const id of dirty) {
+      const row = rows.get(id);
+      const task = state.tasks.get(id);
+      if (row && task && !painted.has(id)) paintRow(row, task, state, at);
+    }
+    if (dirty.size || aspects.has("order") || aspects.has("filter") || aspects.has("status")) renderSummary(state);
+    if (aspects.has("connection")) renderConnection(state.connection);
+  }
+
+  function paintRow(row, task, state, at) {
+    const cancelHadFocus = doc.activeElement === row.refs.cancel;
+    updateTaskRow(
+      row,
+      taskView(task, {
+        now: at,
+        clockSkewMs: state.clockSkewMs,
+        kindTitle: kindTitles.get(task.kind),
+        ui: state.taskUi.get(task.id),
+        filter: state.filter,
+      }),
+    );
+    // The task finished under a focused Cancel button: keep the keyboard user on this task.
+    if (cancelHadFocus && row.refs.cancel.hidden) {
+      row.root.tabIndex = -1;
+      row.root.focus({ preventScroll: true });
+    }
+  }
+
+  /** Brings the list in line with state.order, creating rows for new ids; returns rows painted. */
+  function renderOrder(state, at, everyRow) {
+    const painted = new Set();
+    const highlightNew = rows.size > 0; // not the rows of the first load
+    for (const [id, row] of rows) {
+      if (!state.tasks.has(id)) {
+        row.root.remove();
+        rows.delete(id);
+      }
+    }
+    let cursor = el.tasks.firstElementChild;
+    for (const id of state.order) {
+      let row = rows.get(id);
+      if (!row) {
+        row = createTaskRow(doc, id);
+        if (highlightNew) row.root.classList.add("task--new");
+        rows.set(id, row);
+        paintRow(row, state.tasks.get(id), state, at);
+        painted.add(id);
+      } else if (everyRow) {
+        paintRow(row, state.tasks.get(id), state, at);
+        painted.add(id);
+      }
+      if (row.root === cursor) cursor = cursor.nextElementSibling;
+      else el.tasks.insertBefore(row.root, cursor);
+    }
+    return painted;
+  }
+
+  function renderSummary(state) {
+    let active = 0;
+    let visible = 0;
+    for (const task of state.tasks.values()) {
+      if (ACTIVE_STATES.has(task.state)) active += 1;
+      if (matchesFilter(state.filter, task)) visible += 1;
+    }
+    const total = state.tasks.size;
+    const title = active ? `(${active}) taskstream` : "taskstream";
+    if (doc.title !== title) doc.title = title;
+    setText(el.summary, total ? `${total} task${total === 1 ? "" : "s"}, ${active} active` : "");
+    const { phase, message } = state.tasksStatus;
+    setText(el.status, phase === "loading" ? "Loading tasks…" : phase === "syncing" ? "Resynchronising with the server…" : "");
+    el.status.hidden = !el.status.textContent;
+    setAttr(el.tasks, "aria-busy", String(phase === "loading" || phase === "syncing"));
+    const emptyText =
+      phase !== "ready" || visible > 0 ? "" : total === 0 ? "No tasks yet. Start one with a form." : `No ${state.filter} tasks.`;
+    setText(el.empty, emptyText);
+    el.empty.hidden = !emptyText;
+    el.notice.hidden = phase !== "error";
+    if (phase === "error") setText(el.noticeText, message);
+  }
+
+  function renderConnection(connection) {
+    el.connection.dataset.state = connection;
+    setText(el.connectionText, CONNECTION_LABELS[connection] ?? connection);
+  }
+
+  function renderKinds(state) {
+    const { phase, message } = state.kindsStatus;
+    el.kinds.setAttribute("aria-busy", String(phase === "loading"));
+    forms.clear();
+    if (phase !== "ready") {
+      const children = [];
+      const text = doc.createElement("p");
+      text.className = phase === "error" ? "placeholder placeholder--error" : "placeholder";
+      text.textContent = phase === "error" ? `Couldn't load task kinds: ${message}` : "Loading task kinds…";
+      children.push(text);
+      if (phase === "error") children.push(button("Try again", "retry-kinds"));
+      el.kinds.replaceChildren(...children);
+      return;
+    }
+    if (state.kinds.length === 0) {
+      const text = doc.createElement("p");
+      text.className = "placeholder";
+      text.textContent = "The server offers no task kinds.";
+      el.kinds.replaceChildren(text);
+      return;
+    }
+    const built = state.kinds.map((kind, index) => {
+      const form = createKindForm(doc, kind, kind.fields, `kind${index}`);
+      forms.set(kind.name, { ...form, focusToken: state.forms.get(kind.name)?.focusToken ?? 0 });
+      return form.form;
+    });
+    el.kinds.replaceChildren(...built);
+  }
+
+  function renderForms(state) {
+    for (const [name, form] of forms) {
+      const status = state.forms.get(name) ?? { submitting: false, errors: {}, formErrors: [], focus: null, focusToken: 0 };
+      form.submit.disabled = status.submitting;
+      setText(form.submit, status.submitting ? "Starting…" : "Run task");
+      form.form.setAttribute("aria-busy", String(status.submitting));
+      for (const [field, { control, error }] of Object.entries(form.controls)) {
+        const message = status.errors[field] ?? "";
+        setText(error, message);
+        error.hidden = !message;
+        if (message) control.setAttribute("aria-invalid", "true");
+        else control.removeAttribute("aria-invalid");
+      }
+      setText(form.status, status.message ?? "");
+      const formMessage = status.formErrors.join(" ");
+      setText(form.formError, formMessage);
+      form.formError.hidden = !formMessage;
+      if (status.focusToken > form.focusToken) {
+        form.focusToken = status.focusToken;
+        const target = status.focus === FORM_FOCUS ? form.formError : form.controls[status.focus]?.control;
+        if (target === form.formError) target.setAttribute("tabindex", "-1");
+        target?.focus();
+      }
+    }
+  }
+
+  /**
+   * Newest line first, like the task list: new lines go in at the top, so nothing has to be
+   * scrolled (and no layout read) per frame; while the reader looks at older lines further down,
+   * the browser's scroll anchoring keeps them in place.
+   */
+  function renderLog(state) {
+    const list = el.log;
+    const fresh = state.log.filter((entry) => entry.key > lastLogKey);
+    if (fresh.length) {
+      const fragment = doc.createDocumentFragment();
+      for (let i = fresh.length - 1; i >= 0; i -= 1) fragment.append(createLogLine(doc, fresh[i], kindTitles.get(fresh[i].kind)));
+      list.prepend(fragment);
+      lastLogKey = fresh[fresh.length - 1].key;
+    }
+    while (list.children.length > state.log.length) list.lastElementChild.remove();
+  }
+
+  function button(text, action) {
+    const node = doc.createElement("button");
+    node.type = "button";
+    node.className = "button";
+    node.dataset.action = action;
+    node.textContent = text;
+    return node;
+  }
+
+  function readForm(form) {
+    const raw = {};
+    for (const control of form.elements) {
+      if (control.name) raw[control.name] = readControl(control);
+    }
+    return raw;
+  }
+
+  function bind(next) {
+    handlers = next;
+    el.kinds.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const form = event.target.closest("form[data-kind]");
+      if (form) handlers.submit?.(form.dataset.kind, readForm(form));
+    });
+    const onEdit = (commit) => (event) => {
+      const control = event.target;
+      const form = control.form;
+      if (form?.dataset.kind && control.name) handlers.edit?.(form.dataset.kind, control.name, readControl(control), { commit });
+    };
+    el.kinds.addEventListener("input", onEdit(false));
+    el.kinds.addEventListener("change", onEdit(true));
+    doc.addEventListener("click", (event) => {
+      const target = event.target.closest?.("button[data-action]");
+      if (!target) return;
+      const action = target.dataset.action;
+      if (action === "cancel") handlers.cancel?.(target.dataset.id);
+      else if (action === "retry-kinds") handlers.retryKinds?.();
+      else if (action === "retry-tasks") handlers.retryTasks?.();
+      else if (action === "clear-log") handlers.clearLog?.();
+    });
+    el.tasks.addEventListener("animationend", (event) => event.target.classList.remove("task--new"));
+    el.filter.addEventListener("change", (event) => {
+      if (event.target.name === "filter") handlers.filter?.(event.target.value);
+    });
+  }
+
+  return { requestRender, render, bind };
+}
+
+/** A control's raw value: checkbox -> boolean, unparseable number -> null, else the string. */
+function readControl(control) {
+  if (control.type === "checkbox") return control.checked;
+  if (control.type === "number" && control.validity?.badInput) return null;
+  return control.value;
+}
+
+function setAttr(element, name, value) {
+  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+}
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}

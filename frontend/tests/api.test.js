@@ -1,0 +1,113 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ApiError, createApi } from "../src/api.js";
+import { makeTask, taskId } from "./helpers.js";
+
+function jsonResponse(status, body, contentType = "application/json") {
+  return new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { "content-type": contentType } });
+}
+
+function recordingFetch(respond) {
+  const calls = [];
+  const fetch = async (url, init) => {
+    calls.push({ url, init });
+    return respond(url, init, calls.length);
+  };
+  return { fetch, calls };
+}
+
+test("requests go to the configured base URL and JSON bodies are parsed", async () => {
+  const { fetch, calls } = recordingFetch(() => jsonResponse(200, [{ name: "add" }]));
+  const api = createApi({ baseUrl: "https://api.example.test/", fetch });
+  assert.deepEqual(await api.listKinds(), [{ name: "add" }]);
+  assert.equal(calls[0].url, "https://api.example.test/api/task-kinds");
+  assert.equal(api.eventsUrl("17-0"), "https://api.example.test/api/events?last_event_id=17-0");
+  assert.equal(api.eventsUrl(null), "https://api.example.test/api/events");
+});
+
+test("createTask posts JSON with an Idempotency-Key", async () => {
+  const task = makeTask();
+  const { fetch, calls } = recordingFetch(() => jsonResponse(202, task));
+  const api = createApi({ fetch });
+  assert.deepEqual(await api.createTask("add", { x: 1, y: 2 }, { idempotencyKey: "k-1" }), task);
+  const { url, init } = calls[0];
+  assert.equal(url, "/api/tasks");
+  assert.equal(init.method, "POST");
+  assert.deepEqual(JSON.parse(init.body), { kind: "add", params: { x: 1, y: 2 } });
+  assert.equal(init.headers["Content-Type"], "application/json");
+  assert.equal(init.headers["Idempotency-Key"], "k-1");
+});
+
+test("a 422 problem becomes an ApiError carrying the field errors", async () => {
+  const problem = {
+    type: "validation_error",
+    title: "Validation failed",
+    status: 422,
+    detail: "params.x: Input should be a valid number",
+    errors: [{ field: "params.x", message: "Input should be a valid number", type: "float_parsing" }],
+  };
+  const api = createApi({ fetch: async () => jsonResponse(422, problem, "application/problem+json") });
+  await assert.rejects(api.createTask("add", { x: "a" }), (error) => {
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.status, 422);
+    assert.equal(error.type, "validation_error");
+    assert.equal(error.message, "params.x: Input should be a valid number");
+    assert.deepEqual(error.fieldErrors, problem.errors);
+    return true;
+  });
+});
+
+test("a 409 on cancel is an ApiError with status and type", async () => {
+  const api = createApi({
+    fetch: async () => jsonResponse(409, { type: "conflict", title: "Conflict", status: 409, detail: "already finished" }),
+  });
+  await assert.rejects(api.cancelTask("abc"), (error) => error.status === 409 && error.type === "conflict" && error.fieldErrors.length === 0);
+});
+
+test("a network failure, a timeout and a non-JSON answer are ApiErrors too", async () => {
+  const offline = createApi({ fetch: async () => Promise.reject(new TypeError("Failed to fetch")) });
+  await assert.rejects(offline.listKinds(), (error) => error.status === 0 && error.type === "network_error");
+
+  const slow = createApi({
+    timeoutMs: 10,
+    fetch: (url, init) => new Promise((resolve, reject) => init.signal.addEventListener("abort", () => reject(new Error("aborted")))),
+  });
+  await assert.rejects(slow.listKinds(), (error) => error.type === "timeout");
+
+  const html = createApi({ fetch: async () => new Response("<!doctype html>", { status: 200, headers: { "content-type": "text/html" } }) });
+  await assert.rejects(html.listKinds(), (error) => error.type === "bad_response");
+
+  const gateway = createApi({ fetch: async () => new Response("Bad gateway", { status: 502, statusText: "Bad Gateway" }) });
+  await assert.rejects(gateway.listKinds(), (error) => error.status === 502 && error.problem.detail === "Bad gateway");
+});
+
+test("ids in paths are encoded", async () => {
+  const { fetch, calls } = recordingFetch(() => jsonResponse(200, makeTask()));
+  await createApi({ fetch }).getTask("a/b?c");
+  assert.equal(calls[0].url, "/api/tasks/a%2Fb%3Fc");
+});
+
+test("listRecentTasks follows next_cursor up to the cap and resumes where the first page began", async () => {
+  const all = Array.from({ length: 7 }, (_, i) => makeTask({ id: taskId(100 - i), last_event_id: `${1000 + (i % 3)}-${i}` }));
+  const { fetch, calls } = recordingFetch((url) => {
+    const params = new URL(url, "http://x").searchParams;
+    const start = Number(params.get("cursor") ?? 0);
+    const limit = Number(params.get("limit"));
+    const next = start + limit < all.length ? String(start + limit) : null;
+    const position = `${2000 + start}-0`;
+    return jsonResponse(200, { items: all.slice(start, start + limit), next_cursor: next, last_event_id: position });
+  });
+  const api = createApi({ fetch });
+  const { items, resumeEventId } = await api.listRecentTasks({ cap: 5, pageSize: 2 });
+  assert.deepEqual(items.map((t) => t.id), all.slice(0, 5).map((t) => t.id));
+  assert.deepEqual(
+    calls.map((c) => new URL(c.url, "http://x").search),
+    ["?limit=2", "?limit=2&cursor=2", "?limit=1&cursor=4"],
+  );
+  assert.equal(resumeEventId, "2000-0", "the log position before the first page");
+});
+
+test("listRecentTasks stops at a null cursor and on an empty page", async () => {
+  const api = createApi({ fetch: async () => jsonResponse(200, { items: [], next_cursor: "again" }) });
+  assert.deepEqual(await api.listRecentTasks(), { items: [], resumeEventId: null });
+});

@@ -1,0 +1,260 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { setImmediate as settle } from "node:timers/promises";
+import { createController } from "../src/controller.js";
+import { createStore, FORM_FOCUS } from "../src/store.js";
+import { ApiError } from "../src/api.js";
+import { fakeTimers, makeEvent, makeTask, taskId } from "./helpers.js";
+
+const KINDS = [
+  {
+    name: "add",
+    title: "Add two numbers",
+    description: "",
+    params_schema: { type: "object", properties: { x: { type: "number" }, y: { type: "number" } }, required: ["x", "y"] },
+  },
+];
+
+const problem = (status, extra = {}) =>
+  new ApiError(status, { type: status === 422 ? "validation_error" : "conflict", title: "T", status, detail: `detail ${status}`, ...extra });
+
+function setup(overrides = {}) {
+  const store = createStore();
+  const timers = fakeTimers();
+  const calls = { getTask: [], createTask: [], cancelTask: [], listRecentTasks: 0 };
+  const api = {
+    listKinds: async () => KINDS,
+    listRecentTasks: async () => {
+      calls.listRecentTasks += 1;
+      return { items: [], resumeEventId: null };
+    },
+    getTask: async (id) => {
+      calls.getTask.push(id);
+      return makeTask({ id, state: "running", seq: 5 });
+    },
+    createTask: async (kind, params, options) => {
+      calls.createTask.push({ kind, params, options });
+      return makeTask({ kind, params });
+    },
+    cancelTask: async (id) => {
+      calls.cancelTask.push(id);
+      return { ...store.state.tasks.get(id), state: "cancelled", seq: store.state.tasks.get(id).seq + 1 };
+    },
+    ...overrides,
+  };
+  const streams = [];
+  const openStream = (handlers) => {
+    const stream = { handlers, started: [], start: (id) => stream.started.push(id), stop: () => (stream.stopped = true) };
+    streams.push(stream);
+    return stream;
+  };
+  let keys = 0;
+  const controller = createController({ api, store, openStream, timers, random: () => 1, newKey: () => `key-${++keys}` });
+  return { store, timers, api, calls, streams, controller };
+}
+
+test("start loads kinds and tasks, then opens one stream resuming after the snapshot", async () => {
+  const tasks = [makeTask({ id: taskId(2) }), makeTask({ id: taskId(1) })];
+  const { store, streams, controller } = setup({ listRecentTasks: async () => ({ items: tasks, resumeEventId: "1764-9" }) });
+  await controller.start();
+  await settle();
+  assert.deepEqual(store.state.kinds.map((k) => k.name), ["add"]);
+  assert.deepEqual(store.state.kinds[0].fields.map((f) => f.name), ["x", "y"]);
+  assert.deepEqual(store.state.order, [taskId(2), taskId(1)]);
+  assert.equal(streams.length, 1);
+  assert.deepEqual(streams[0].started, ["1764-9"]);
+});
+
+test("a failed first load is shown and retried; the stream waits for the snapshot", async () => {
+  let fail = true;
+  const { store, streams, timers, controller } = setup({
+    listRecentTasks: async () => {
+      if (fail) throw new ApiError(0, { type: "network_error", title: "Network error", detail: "Could not reach the server." });
+      return { items: [], resumeEventId: null };
+    },
+  });
+  await controller.start();
+  assert.equal(store.state.tasksStatus.phase, "error");
+  assert.match(store.state.tasksStatus.message, /Could not reach the server\. Trying again in 2 s/);
+  assert.equal(streams.length, 0);
+  fail = false;
+  timers.advance(2000);
+  await settle();
+  assert.equal(store.state.tasksStatus.phase, "ready");
+  assert.equal(streams.length, 1);
+});
+
+test("an event for an unknown task mid-life fetches that task once", async () => {
+  const { store, streams, calls, controller } = setup();
+  await controller.start();
+  const { onEvent } = streams[0].handlers;
+  const id = taskId(9);
+  onEvent(makeEvent(id, 4, "progress", { progress: { percent: 40 } }));
+  onEvent(makeEvent(id, 5, "progress", { progress: { percent: 60 } }));
+  assert.deepEqual(calls.getTask, [id]);
+  await settle();
+  assert.equal(store.state.tasks.get(id).seq, 5);
+});
+
+test("a reset reloads the list over REST and keeps the same stream", async () => {
+  const { store, streams, calls, controller } = setup();
+  await controller.start();
+  assert.equal(calls.listRecentTasks, 1);
+  streams[0].handlers.onReset({ reason: "trimmed", last_event_id: "5-0" });
+  await settle();
+  assert.equal(calls.listRecentTasks, 2);
+  assert.equal(streams.length, 1);
+  assert.match(store.state.log.at(-1).message, /reset \(trimmed\); reloading/);
+});
+
+test("resets arriving while a reload runs lead to one more reload, not many in parallel", async () => {
+  let release;
+  let running = 0;
+  let peak = 0;
+  let count = 0;
+  const { streams, controller } = setup({
+    listRecentTasks: async () => {
+      count += 1;
+      running += 1;
+      peak = Math.max(peak, running);
+      if (count > 1) await new Promise((resolve) => (release = resolve));
+      running -= 1;
+      return { items: [], resumeEventId: null };
+    },
+  });
+  await controller.start();
+  const { onReset } = streams[0].handlers;
+  onReset({});
+  onReset({});
+  onReset({});
+  release();
+  await settle();
+  release();
+  await settle();
+  assert.equal(count, 3, "the first load, the reset's reload, then one more");
+  assert.equal(peak, 1);
+});
+
+test("stream connection states reach the store", async () => {
+  const { store, streams, controller } = setup();
+  await controller.start();
+  streams[0].handlers.onState("live");
+  assert.equal(store.state.connection, "live");
+  streams[0].handlers.onState("reconnecting");
+  assert.equal(store.state.connection, "reconnecting");
+  assert.match(store.state.log.at(-1).message, /Connection lost/);
+});
+
+test("client-side validation blocks the request and focuses the first invalid field", async () => {
+  const { store, calls, controller } = setup();
+  await controller.start();
+  await controller.handlers.submit("add", { x: "", y: "abc" });
+  assert.equal(calls.createTask.length, 0);
+  const form = store.state.forms.get("add");
+  assert.deepEqual(Object.keys(form.errors), ["x", "y"]);
+  assert.equal(form.focus, "x");
+});
+
+test("a valid submit posts typed params and adds the task at once", async () => {
+  const { store, calls, controller } = setup();
+  await controller.start();
+  await controller.handlers.submit("add", { x: "2", y: "3" });
+  assert.deepEqual(calls.createTask[0].params, { x: 2, y: 3 });
+  assert.equal(calls.createTask[0].options.idempotencyKey, "key-1");
+  assert.equal(store.state.tasks.size, 1);
+  assert.equal(store.state.forms.get("add").submitting, false);
+});
+
+test("the server's 422 errors are shown on the matching fields, the rest at the form's top", async () => {
+  const error = problem(422, {
+    errors: [
+      { field: "params.y", message: "Input should be less than 10", type: "less_than" },
+      { field: "kind", message: "Unknown kind", type: "value_error" },
+    ],
+  });
+  const { store, controller } = setup({ createTask: async () => Promise.reject(error) });
+  await controller.start();
+  await controller.handlers.submit("add", { x: "1", y: "11" });
+  const form = store.state.forms.get("add");
+  assert.deepEqual(form.errors, { y: "Input should be less than 10" });
+  assert.deepEqual(form.formErrors, ["kind: Unknown kind"]);
+  assert.equal(form.focus, FORM_FOCUS);
+});
+
+test("a 422 naming no field shows its detail at the form's top", async () => {
+  const { store, controller } = setup({ createTask: async () => Promise.reject(problem(422, { errors: [] })) });
+  await controller.start();
+  await controller.handlers.submit("add", { x: "1", y: "2" });
+  assert.deepEqual(store.state.forms.get("add").formErrors, ["detail 422."]);
+});
+
+test("a retry after a lost answer reuses the idempotency key; new values get a new one", async () => {
+  let fail = true;
+  const keys = [];
+  const { controller } = setup({
+    createTask: async (kind, params, { idempotencyKey }) => {
+      keys.push(idempotencyKey);
+      if (fail) throw new ApiError(0, { type: "network_error", title: "Network error" });
+      return makeTask({ kind, params });
+    },
+  });
+  await controller.start();
+  await controller.handlers.submit("add", { x: "1", y: "2" });
+  fail = false;
+  await controller.handlers.submit("add", { x: "1", y: "2" });
+  await controller.handlers.submit("add", { x: "1", y: "2" });
+  assert.deepEqual(keys, ["key-1", "key-1", "key-2"]);
+});
+
+test("a second submit while one is in flight is ignored", async () => {
+  let resolve;
+  const { calls, controller } = setup({
+    createTask: (kind, params) => {
+      calls.createTask.push(params);
+      return new Promise((r) => (resolve = () => r(makeTask())));
+    },
+  });
+  await controller.start();
+  const first = controller.handlers.submit("add", { x: "1", y: "2" });
+  await controller.handlers.submit("add", { x: "1", y: "2" });
+  resolve();
+  await first;
+  assert.equal(calls.createTask.length, 1);
+});
+
+test("editing a field clears its error as soon as it is valid", async () => {
+  const { store, controller } = setup();
+  await controller.start();
+  controller.handlers.edit("add", "x", "abc", { commit: false });
+  assert.equal(store.state.forms.get("add"), undefined, "no error while typing a first time");
+  controller.handlers.edit("add", "x", "abc", { commit: true });
+  assert.equal(store.state.forms.get("add").errors.x, "Enter a number.");
+  controller.handlers.edit("add", "x", "4", { commit: false });
+  assert.deepEqual(store.state.forms.get("add").errors, {});
+});
+
+test("cancel applies the server's answer to the task", async () => {
+  const task = makeTask({ id: taskId(4), state: "queued", seq: 1 });
+  const { store, calls, controller } = setup({ listRecentTasks: async () => ({ items: [task], resumeEventId: null }) });
+  await controller.start();
+  await controller.handlers.cancel(task.id);
+  assert.deepEqual(calls.cancelTask, [task.id]);
+  assert.equal(store.state.tasks.get(task.id).state, "cancelled");
+  assert.equal(store.state.taskUi.get(task.id).cancelling, false);
+});
+
+test("a 409 on cancel is shown on the row for a while and the task is refreshed", async () => {
+  const task = makeTask({ id: taskId(5), state: "running", seq: 3 });
+  const { store, calls, timers, controller } = setup({
+    listRecentTasks: async () => ({ items: [task], resumeEventId: null }),
+    cancelTask: async () => Promise.reject(problem(409)),
+  });
+  await controller.start();
+  await controller.handlers.cancel(task.id);
+  const ui = store.state.taskUi.get(task.id);
+  assert.equal(ui.cancelling, false);
+  assert.match(ui.note, /Already finished/);
+  assert.deepEqual(calls.getTask, [task.id]);
+  timers.advance(8000);
+  assert.equal(store.state.taskUi.get(task.id).note, "");
+});

@@ -1,0 +1,140 @@
+// Shared test doubles: fake timers, a scriptable EventSource, builders for tasks and events.
+
+export function fakeTimers() {
+  let now = 0;
+  let nextId = 1;
+  const pending = new Map();
+  const schedule = (fn, ms, repeat) => {
+    const id = nextId++;
+    pending.set(id, { fn, at: now + ms, every: repeat ? ms : null });
+    return id;
+  };
+  return {
+    setTimeout: (fn, ms = 0) => schedule(fn, ms, false),
+    clearTimeout: (id) => pending.delete(id),
+    setInterval: (fn, ms) => schedule(fn, ms, true),
+    clearInterval: (id) => pending.delete(id),
+    get now() {
+      return now;
+    },
+    get pending() {
+      return [...pending.values()];
+    },
+    /** Runs every timer due within `ms`, in time order. */
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        const due = [...pending.entries()].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+        if (!due) break;
+        const [id, timer] = due;
+        now = timer.at;
+        if (timer.every) timer.at += timer.every;
+        else pending.delete(id);
+        timer.fn();
+      }
+      now = end;
+    },
+  };
+}
+
+/** An EventSource whose life the test drives: open(), emit(), fail(). */
+export class FakeEventSource {
+  static instances = [];
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.listeners = new Map();
+    this.closed = false;
+    FakeEventSource.instances.push(this);
+  }
+
+  static reset() {
+    FakeEventSource.instances = [];
+  }
+
+  static get last() {
+    return FakeEventSource.instances.at(-1);
+  }
+
+  addEventListener(type, listener) {
+    if (!this.listeners.has(type)) this.listeners.set(type, []);
+    this.listeners.get(type).push(listener);
+  }
+
+  close() {
+    this.readyState = 2;
+    this.closed = true;
+  }
+
+  dispatch(type, event) {
+    for (const listener of this.listeners.get(type) ?? []) listener({ type, ...event });
+  }
+
+  open() {
+    this.readyState = 1;
+    this.dispatch("open", {});
+  }
+
+  emit(type, data, id = data?.id ?? "") {
+    this.dispatch(type, { data: typeof data === "string" ? data : JSON.stringify(data), lastEventId: id });
+  }
+
+  /** A network error: the browser retries (CONNECTING) or gives up (CLOSED). */
+  fail(readyState = 0) {
+    this.readyState = readyState;
+    this.dispatch("error", {});
+  }
+}
+
+let counter = 0;
+
+/** A 32-hex, time-ordered task id; a larger `n` is a newer task. */
+export function taskId(n) {
+  return n.toString(16).padStart(32, "0");
+}
+
+export function makeTask(overrides = {}) {
+  counter += 1;
+  return {
+    id: taskId(counter),
+    kind: "add",
+    params: { x: 1, y: 2 },
+    state: "queued",
+    progress: null,
+    attempts: 0,
+    result: null,
+    error: null,
+    created_at: "2025-11-25T14:00:00.000Z",
+    started_at: null,
+    finished_at: null,
+    retry_at: null,
+    cancel_requested: false,
+    seq: 1,
+    last_event_id: `1764079200000-${counter}`,
+    ...overrides,
+  };
+}
+
+export function makeEvent(task_id, seq, type, overrides = {}) {
+  const states = { queued: "queued", started: "running", progress: "running", retrying: "retrying", succeeded: "succeeded", failed: "failed", cancelled: "cancelled" };
+  return {
+    id: `1764079200000-${seq}`,
+    task_id,
+    kind: "long",
+    type,
+    seq,
+    at: "2025-11-25T14:00:01.000Z",
+    state: states[type],
+    attempt: 1,
+    progress: null,
+    result: null,
+    error: null,
+    retry_at: null,
+    ...(type === "queued" ? { params: { seconds: 3 } } : {}),
+    ...overrides,
+  };
+}

@@ -1,0 +1,246 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { applyEventToTask, createStore } from "../src/store.js";
+import { makeEvent, makeTask, taskId } from "./helpers.js";
+
+const ids = (store) => store.state.order;
+
+test("tasks are ordered newest first by id, whatever order they arrive in", () => {
+  const store = createStore();
+  store.loadSnapshot([makeTask({ id: taskId(2) }), makeTask({ id: taskId(9) })]);
+  store.applyEvent(makeEvent(taskId(5), 1, "queued"));
+  store.applyEvent(makeEvent(taskId(0x10), 1, "queued"));
+  assert.deepEqual(ids(store), [taskId(0x10), taskId(9), taskId(5), taskId(2)]);
+});
+
+test("ids compare as strings, so a longer hex prefix does not win by length", () => {
+  const store = createStore();
+  store.loadSnapshot([makeTask({ id: "0193f0000000000000000000000000aa" }), makeTask({ id: "0193f1000000000000000000000000a0" })]);
+  assert.deepEqual(ids(store), ["0193f1000000000000000000000000a0", "0193f0000000000000000000000000aa"]);
+});
+
+test("an event whose seq is not above the task's is dropped, once applied it is not shown twice", () => {
+  const store = createStore();
+  const id = taskId(1);
+  assert.equal(store.applyEvent(makeEvent(id, 1, "queued")).status, "applied");
+  assert.equal(store.applyEvent(makeEvent(id, 2, "started")).status, "applied");
+  const progress = makeEvent(id, 3, "progress", { progress: { current: 1, total: 3, percent: 33.3, message: "one" } });
+  assert.equal(store.applyEvent(progress).status, "applied");
+  const logLength = store.state.log.length;
+
+  // A reconnect replays seq 2 and 3: nothing changes, nothing is logged again.
+  assert.equal(store.applyEvent(makeEvent(id, 2, "started")).status, "duplicate");
+  assert.equal(store.applyEvent({ ...progress, progress: { percent: 0 } }).status, "duplicate");
+  assert.equal(store.state.tasks.get(id).progress.percent, 33.3);
+  assert.equal(store.state.tasks.get(id).state, "running");
+  assert.equal(store.state.log.length, logLength);
+});
+
+test("a REST copy older than what the stream already applied does not roll the task back", () => {
+  const store = createStore();
+  const task = makeTask({ state: "running", seq: 4 });
+  store.upsertTask(task);
+  store.applyEvent(makeEvent(task.id, 5, "succeeded", { result: 42 }));
+  assert.equal(store.upsertTask({ ...task, seq: 4, state: "running" }), false);
+  assert.equal(store.state.tasks.get(task.id).state, "succeeded");
+  assert.equal(store.state.tasks.get(task.id).result, 42);
+});
+
+test("a queued event for an unknown task adds it with the params it carries", () => {
+  const store = createStore();
+  const outcome = store.applyEvent(makeEvent(taskId(7), 1, "queued", { params: { seconds: 9 } }));
+  assert.deepEqual(outcome, { status: "applied" });
+  const task = store.state.tasks.get(taskId(7));
+  assert.deepEqual(task.params, { seconds: 9 });
+  assert.equal(task.state, "queued");
+  assert.equal(task.seq, 1);
+});
+
+test("a mid-life event for an unknown task asks for one REST fetch and is applied after it", () => {
+  const store = createStore();
+  const id = taskId(3);
+  const first = store.applyEvent(makeEvent(id, 3, "progress", { progress: { percent: 50 } }));
+  assert.deepEqual(first, { status: "buffered", fetch: id });
+  const second = store.applyEvent(makeEvent(id, 4, "progress", { progress: { percent: 75 } }));
+  assert.equal(second.status, "buffered");
+  assert.equal(second.fetch, undefined, "the fetch is requested once");
+  assert.equal(store.state.tasks.has(id), false);
+
+  // The REST copy was taken after seq 3: the buffered seq 4 is applied on top, seq 3 is not.
+  store.upsertTask(makeTask({ id, state: "running", seq: 3, progress: { percent: 50 } }));
+  const task = store.state.tasks.get(id);
+  assert.equal(task.seq, 4);
+  assert.equal(task.progress.percent, 75);
+  assert.equal(store.isFetching(id), false);
+});
+
+test("after a failed fetch a later event for the task may ask again", () => {
+  const store = createStore();
+  const id = taskId(3);
+  assert.equal(store.applyEvent(makeEvent(id, 2, "started")).fetch, id);
+  store.fetchFailed(id);
+  assert.equal(store.applyEvent(makeEvent(id, 3, "progress")).fetch, id);
+});
+
+test("a seq gap on a known task applies the event and asks for a fresh copy", () => {
+  const store = createStore();
+  const task = makeTask({ seq: 1 });
+  store.upsertTask(task);
+  const outcome = store.applyEvent(makeEvent(task.id, 4, "progress", { progress: { percent: 60 } }));
+  assert.deepEqual(outcome, { status: "applied", fetch: task.id });
+  assert.equal(store.state.tasks.get(task.id).progress.percent, 60);
+});
+
+test("a cancel answer at the same seq still records cancel_requested", () => {
+  const store = createStore();
+  const task = makeTask({ state: "running", seq: 3 });
+  store.upsertTask(task);
+  assert.equal(store.upsertTask({ ...task, cancel_requested: true }), true);
+  assert.equal(store.state.tasks.get(task.id).cancel_requested, true);
+});
+
+test("a resync drops tasks the server no longer lists but keeps those created meanwhile", () => {
+  const store = createStore();
+  const kept = makeTask({ id: taskId(1) });
+  const gone = makeTask({ id: taskId(2) });
+  store.loadSnapshot([kept, gone]);
+
+  store.beginResync();
+  assert.equal(store.state.tasksStatus.phase, "syncing");
+  store.applyEvent(makeEvent(taskId(3), 1, "queued")); // arrives while the reload is in flight
+  store.loadSnapshot([{ ...kept, state: "succeeded", seq: 3 }]);
+
+  assert.deepEqual(ids(store), [taskId(3), taskId(1)]);
+  assert.equal(store.state.tasks.get(taskId(1)).state, "succeeded");
+  assert.equal(store.state.tasksStatus.phase, "ready");
+});
+
+test("a first load never drops tasks it does not list", () => {
+  const store = createStore();
+  store.applyEvent(makeEvent(taskId(5), 1, "queued"));
+  store.loadSnapshot([makeTask({ id: taskId(1) })]);
+  assert.deepEqual(ids(store), [taskId(5), taskId(1)]);
+});
+
+test("flush hands over exactly the tasks and aspects changed since the last flush", () => {
+  const store = createStore();
+  const a = makeTask({ id: taskId(1) });
+  const b = makeTask({ id: taskId(2) });
+  store.loadSnapshot([a, b]);
+  store.flush();
+
+  store.applyEvent(makeEvent(a.id, 2, "started"));
+  store.applyEvent(makeEvent(a.id, 3, "progress"));
+  const marks = store.flush();
+  assert.deepEqual([...marks.dirty], [a.id]);
+  assert.ok(marks.aspects.has("tasks"));
+  assert.ok(marks.aspects.has("log"));
+  assert.ok(!marks.aspects.has("order"), "an update of a known task does not reorder the list");
+  assert.equal(store.flush().dirty.size, 0);
+});
+
+test("subscribers hear every change so the view can schedule a frame", () => {
+  const store = createStore();
+  let calls = 0;
+  store.subscribe(() => (calls += 1));
+  store.applyEvent(makeEvent(taskId(1), 1, "queued"));
+  store.setConnection("live");
+  store.setConnection("live");
+  assert.ok(calls >= 2);
+  const before = calls;
+  store.setConnection("live");
+  assert.equal(calls, before, "no notification when nothing changed");
+});
+
+test("the updates log keeps the last maxLog lines and marks progress ticks as not announced", () => {
+  const store = createStore({ maxLog: 5 });
+  const id = taskId(1);
+  store.applyEvent(makeEvent(id, 1, "queued"));
+  store.applyEvent(makeEvent(id, 2, "started"));
+  for (let seq = 3; seq < 10; seq += 1) store.applyEvent(makeEvent(id, seq, "progress", { progress: { percent: seq * 10 } }));
+  store.applyEvent(makeEvent(id, 10, "succeeded", { result: 1 }));
+  assert.equal(store.state.log.length, 5);
+  assert.deepEqual(
+    store.state.log.map((entry) => entry.type),
+    ["progress", "progress", "progress", "progress", "succeeded"],
+  );
+  assert.deepEqual(
+    store.state.log.map((entry) => entry.announce),
+    [false, false, false, false, true],
+  );
+  const keys = store.state.log.map((entry) => entry.key);
+  assert.deepEqual(keys, [...keys].sort((x, y) => x - y), "keys grow so the view can append only new lines");
+});
+
+test("past maxTasks the oldest finished tasks are evicted, active ones kept", () => {
+  const store = createStore({ maxTasks: 3 });
+  store.loadSnapshot([
+    makeTask({ id: taskId(1), state: "running", seq: 2 }),
+    makeTask({ id: taskId(2), state: "succeeded", seq: 3 }),
+    makeTask({ id: taskId(3), state: "failed", seq: 3 }),
+  ]);
+  store.applyEvent(makeEvent(taskId(4), 1, "queued"));
+  assert.deepEqual(ids(store), [taskId(4), taskId(3), taskId(1)]);
+});
+
+test("tick marks only tasks that show a running clock", () => {
+  const store = createStore();
+  store.loadSnapshot([
+    makeTask({ id: taskId(1), state: "running" }),
+    makeTask({ id: taskId(2), state: "retrying" }),
+    makeTask({ id: taskId(3), state: "succeeded" }),
+    makeTask({ id: taskId(4), state: "queued" }),
+  ]);
+  store.flush();
+  store.tick();
+  assert.deepEqual([...store.flush().dirty].sort(), [taskId(1), taskId(2)]);
+});
+
+test("malformed events are ignored", () => {
+  const store = createStore();
+  assert.equal(store.applyEvent(null).status, "ignored");
+  assert.equal(store.applyEvent({ task_id: "x", type: "queued" }).status, "ignored");
+  assert.equal(store.state.tasks.size, 0);
+});
+
+test("the clock skew estimate uses the fastest delivery seen", () => {
+  const store = createStore();
+  const at = Date.parse("2025-11-25T14:00:01.000Z");
+  store.applyEvent(makeEvent(taskId(1), 1, "queued"), at + 5000); // a replay, delivered late
+  store.applyEvent(makeEvent(taskId(1), 2, "started"), at + 2050);
+  store.applyEvent(makeEvent(taskId(1), 3, "progress"), at + 9000);
+  assert.equal(store.state.clockSkewMs, 2050);
+});
+
+test("form state: setting a focus target bumps the focus token once per request", () => {
+  const store = createStore();
+  store.setForm("add", { errors: { x: "Required" }, focus: "x" });
+  store.setForm("add", { submitting: true });
+  assert.equal(store.state.forms.get("add").focusToken, 1);
+  store.setForm("add", { focus: "y" });
+  assert.equal(store.state.forms.get("add").focusToken, 2);
+});
+
+test("applyEventToTask follows a task through a retry", () => {
+  let task = applyEventToTask(makeTask({ seq: 0, params: {} }), makeEvent("t", 1, "queued", { params: { failure_rate: 1 } }));
+  task = applyEventToTask(task, makeEvent("t", 2, "started", { at: "2025-11-25T14:00:02.000Z" }));
+  task = applyEventToTask(task, makeEvent("t", 3, "progress", { progress: { percent: 50 } }));
+  task = applyEventToTask(
+    task,
+    makeEvent("t", 4, "retrying", { retry_at: "2025-11-25T14:00:10.000Z", error: { type: "RuntimeError", message: "boom" } }),
+  );
+  assert.equal(task.state, "retrying");
+  assert.equal(task.retry_at, "2025-11-25T14:00:10.000Z");
+  assert.equal(task.error.message, "boom");
+  task = applyEventToTask(task, makeEvent("t", 5, "started", { attempt: 2, at: "2025-11-25T14:00:10.000Z" }));
+  assert.equal(task.attempts, 2);
+  assert.equal(task.retry_at, null);
+  assert.equal(task.progress, null, "a new attempt starts its progress afresh");
+  assert.equal(task.started_at, "2025-11-25T14:00:02.000Z", "the duration counts from the first start");
+  task = applyEventToTask(task, makeEvent("t", 6, "succeeded", { attempt: 2, result: { ok: true }, at: "2025-11-25T14:00:12.000Z" }));
+  assert.equal(task.state, "succeeded");
+  assert.deepEqual(task.result, { ok: true });
+  assert.equal(task.error, null);
+  assert.equal(task.finished_at, "2025-11-25T14:00:12.000Z");
+  assert.deepEqual(task.params, { failure_rate: 1 });
+});

@@ -1,0 +1,196 @@
+import { test, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { backoffDelay, createStream, EVENT_TYPES } from "../src/stream.js";
+import { FakeEventSource, fakeTimers, makeEvent } from "./helpers.js";
+
+const url = (id) => `/api/events${id ? `?last_event_id=${encodeURIComponent(id)}` : ""}`;
+
+function setup({ online = true } = {}) {
+  const timers = fakeTimers();
+  const events = [];
+  const resets = [];
+  const states = [];
+  const connectivity = new EventTarget();
+  const network = { online };
+  const stream = createStream({
+    url,
+    EventSource: FakeEventSource,
+    onEvent: (event) => events.push(event),
+    onReset: (data) => resets.push(data),
+    onState: (state) => states.push(state),
+    isOnline: () => network.online,
+    connectivity,
+    timers,
+    random: () => 1,
+    backoff: { initialMs: 1000, maxMs: 8000 },
+    openTimeoutMs: 15000,
+  });
+  return { stream, timers, events, resets, states, connectivity, network };
+}
+
+beforeEach(() => FakeEventSource.reset());
+
+test("opens exactly one EventSource, resuming after the given id, and goes live on open", () => {
+  const { stream, states } = setup();
+  stream.start("1764072000000-3");
+  assert.equal(FakeEventSource.instances.length, 1);
+  assert.equal(FakeEventSource.last.url, "/api/events?last_event_id=1764072000000-3");
+  assert.deepEqual(states, ["connecting"]);
+  FakeEventSource.last.open();
+  assert.deepEqual(states, ["connecting", "live"]);
+});
+
+test("without a resume id the stream starts from now", () => {
+  const { stream } = setup();
+  stream.start(null);
+  assert.equal(FakeEventSource.last.url, "/api/events");
+});
+
+test("listens to every named event type and hands over parsed events", () => {
+  const { stream, events } = setup();
+  stream.start();
+  const source = FakeEventSource.last;
+  for (const type of [...EVENT_TYPES, "reset"]) assert.ok(source.listeners.has(type), `listens to ${type}`);
+  source.open();
+  source.emit("progress", makeEvent("t1", 3, "progress", { id: "1764072000000-7", progress: { percent: 60 } }));
+  assert.equal(events.length, 1);
+  assert.equal(events[0].type, "progress");
+  assert.equal(events[0].progress.percent, 60);
+  assert.equal(stream.lastEventId, "1764072000000-7");
+});
+
+test("a malformed message is skipped without breaking the stream", () => {
+  const { stream, events } = setup();
+  stream.start();
+  FakeEventSource.last.emit("started", "{not json", "1-0");
+  FakeEventSource.last.emit("started", makeEvent("t", 2, "started", { id: "2-0" }));
+  assert.equal(events.length, 1);
+  assert.equal(stream.lastEventId, "2-0");
+});
+
+test("while the browser retries by itself the state is reconnecting and no new EventSource is made", () => {
+  const { stream, states } = setup();
+  stream.start();
+  FakeEventSource.last.open();
+  FakeEventSource.last.fail(0);
+  assert.equal(states.at(-1), "reconnecting");
+  assert.equal(FakeEventSource.instances.length, 1);
+  FakeEventSource.last.open();
+  assert.equal(states.at(-1), "live");
+});
+
+test("when the browser gives up, a new EventSource resumes from the last id seen after a backoff", () => {
+  const { stream, timers, states } = setup();
+  stream.start("5-0");
+  const first = FakeEventSource.last;
+  first.open();
+  first.emit("queued", makeEvent("t", 1, "queued", { id: "9-0" }));
+  first.fail(2);
+  assert.equal(first.closed, true);
+  assert.equal(states.at(-1), "reconnecting");
+  timers.advance(999);
+  assert.equal(FakeEventSource.instances.length, 1, "waits for the backoff");
+  timers.advance(1);
+  assert.equal(FakeEventSource.instances.length, 2);
+  assert.equal(FakeEventSource.last.url, "/api/events?last_event_id=9-0");
+  FakeEventSource.last.open();
+  assert.equal(states.at(-1), "live");
+});
+
+test("repeated failures back off exponentially up to the cap, and an open resets the backoff", () => {
+  const { stream, timers } = setup();
+  stream.start();
+  const waits = [];
+  for (let i = 0; i < 5; i += 1) {
+    const before = timers.now;
+    FakeEventSource.last.fail(2);
+    const count = FakeEventSource.instances.length;
+    while (FakeEventSource.instances.length === count) timers.advance(100);
+    waits.push(timers.now - before);
+  }
+  assert.deepEqual(waits, [1000, 2000, 4000, 8000, 8000]);
+  FakeEventSource.last.open();
+  const before = timers.now;
+  FakeEventSource.last.fail(2);
+  timers.advance(1000);
+  assert.equal(timers.now - before, 1000);
+  assert.equal(FakeEventSource.instances.length, 7);
+});
+
+test("a connection that never opens is abandoned and retried", () => {
+  const { stream, timers, states } = setup();
+  stream.start();
+  timers.advance(15000);
+  assert.equal(FakeEventSource.instances[0].closed, true);
+  assert.equal(states.at(-1), "reconnecting");
+  timers.advance(1000);
+  assert.equal(FakeEventSource.instances.length, 2);
+});
+
+test("a reset event reports its data and moves the resume point to the server's position", () => {
+  const { stream, timers, resets } = setup();
+  stream.start("stale-id");
+  const source = FakeEventSource.last;
+  source.open();
+  source.emit("reset", { reason: "unknown last_event_id", last_event_id: "100-0" }, "100-0");
+  assert.deepEqual(resets, [{ reason: "unknown last_event_id", last_event_id: "100-0" }]);
+  assert.equal(stream.lastEventId, "100-0");
+  source.fail(2);
+  timers.advance(1000);
+  assert.equal(FakeEventSource.last.url, "/api/events?last_event_id=100-0");
+});
+
+test("going offline shows offline; coming back online reconnects at once instead of waiting", () => {
+  const { stream, timers, states, connectivity, network } = setup();
+  stream.start();
+  FakeEventSource.last.open();
+  network.online = false;
+  connectivity.dispatchEvent(new Event("offline"));
+  assert.equal(states.at(-1), "offline");
+  FakeEventSource.last.fail(2);
+  assert.equal(states.at(-1), "offline", "errors while offline keep saying offline");
+  network.online = true;
+  connectivity.dispatchEvent(new Event("online"));
+  assert.equal(FakeEventSource.instances.length, 2, "reconnected without waiting for the backoff");
+  assert.equal(states.at(-1), "reconnecting");
+  FakeEventSource.last.open();
+  assert.equal(states.at(-1), "live");
+  assert.equal(timers.pending.length, 0, "the backoff timer was cancelled");
+});
+
+test("starting while offline reports offline", () => {
+  const { stream, states } = setup({ online: false });
+  stream.start();
+  assert.deepEqual(states, ["offline"]);
+});
+
+test("stop closes the source, cancels timers and ignores late events", () => {
+  const { stream, timers, events, states } = setup();
+  stream.start();
+  const source = FakeEventSource.last;
+  source.open();
+  stream.stop();
+  assert.equal(source.closed, true);
+  assert.equal(states.at(-1), "closed");
+  source.emit("queued", makeEvent("t", 1, "queued"));
+  assert.equal(events.length, 0);
+  timers.advance(60000);
+  assert.equal(FakeEventSource.instances.length, 1);
+});
+
+test("events from a replaced EventSource are ignored", () => {
+  const { stream, timers, events } = setup();
+  stream.start();
+  const old = FakeEventSource.last;
+  old.fail(2);
+  timers.advance(1000);
+  old.emit("queued", makeEvent("t", 1, "queued"));
+  assert.equal(events.length, 0);
+});
+
+test("backoffDelay draws between half and all of the capped exponential", () => {
+  const options = { initialMs: 1000, maxMs: 30000 };
+  assert.equal(backoffDelay(0, options, () => 0), 500);
+  assert.equal(backoffDelay(3, options, () => 1), 8000);
+  assert.equal(backoffDelay(10, options, () => 1), 30000);
+});

@@ -1,0 +1,195 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { JSDOM } from "jsdom";
+import { createView } from "../src/view.js";
+import { createStore } from "../src/store.js";
+import { fieldsFromSchema } from "../src/schema-form.js";
+import { makeEvent, makeTask, taskId } from "./helpers.js";
+
+const html = readFileSync(new URL("../index.html", import.meta.url), "utf8").replace(/<script[^>]*><\/script>/g, "");
+
+function setup() {
+  const dom = new JSDOM(html);
+  const { document } = dom.window;
+  const frames = [];
+  const win = { requestAnimationFrame: (fn) => frames.push(fn) };
+  const store = createStore({ maxLog: 3 });
+  let paints = 0;
+  const view = createView({
+    document,
+    window: win,
+    readState: () => {
+      paints += 1;
+      return store.flush();
+    },
+    now: () => Date.parse("2025-11-25T14:00:10Z"),
+  });
+  store.subscribe(view.requestRender);
+  const frame = () => frames.splice(0).forEach((fn) => fn());
+  return { dom, document, store, view, frame, frames, paints: () => paints };
+}
+
+const rowIds = (document) => [...document.querySelectorAll("#tasks > li")].map((li) => li.dataset.id);
+
+test("many changes between frames are painted once", () => {
+  const { store, frame, frames, paints } = setup();
+  const id = taskId(1);
+  store.applyEvent(makeEvent(id, 1, "queued"));
+  for (let seq = 2; seq < 50; seq += 1) store.applyEvent(makeEvent(id, seq, "progress", { progress: { percent: seq } }));
+  assert.equal(frames.length, 1);
+  frame();
+  assert.equal(paints(), 1);
+});
+
+test("rows are keyed by id, newest first, and only changed rows are touched", () => {
+  const { document, store, frame } = setup();
+  store.loadSnapshot([makeTask({ id: taskId(1), state: "running", seq: 2 }), makeTask({ id: taskId(3), state: "running", seq: 2 })]);
+  frame();
+  assert.deepEqual(rowIds(document), [taskId(3), taskId(1)]);
+  const [newer, older] = document.querySelectorAll("#tasks > li");
+  const olderText = older.querySelector(".task__message");
+
+  const observer = new document.defaultView.MutationObserver(() => {});
+  observer.observe(document.getElementById("tasks"), { subtree: true, childList: true, characterData: true, attributes: true });
+
+  store.applyEvent(makeEvent(taskId(3), 3, "progress", { progress: { percent: 50, message: "half" } }));
+  frame();
+  const mutations = observer.takeRecords(); // collected synchronously, before delivery
+  assert.ok(mutations.length > 0);
+  assert.ok(mutations.every((m) => newer.contains(m.target)), "only the changed row was touched");
+  assert.equal(newer.querySelector(".task__message").textContent, "half");
+  assert.equal(older.querySelector(".task__message"), olderText);
+
+  store.applyEvent(makeEvent(taskId(2), 1, "queued"));
+  frame();
+  assert.deepEqual(rowIds(document), [taskId(3), taskId(2), taskId(1)]);
+  assert.equal(document.querySelectorAll("#tasks > li")[0], newer, "existing rows are kept, not rebuilt");
+});
+
+test("server text is rendered as text in the page", () => {
+  const { document, store, frame } = setup();
+  store.loadSnapshot([makeTask({ params: { x: "<img src=x onerror=alert(1)>" } })]);
+  frame();
+  assert.equal(document.querySelector("#tasks img"), null);
+  assert.match(document.querySelector(".task__params").textContent, /<img src=x onerror=alert\(1\)>/);
+});
+
+test("the updates log adds new lines on top, stays bounded and is a polite live region", () => {
+  const { document, store, frame } = setup();
+  const log = document.getElementById("log");
+  assert.equal(log.getAttribute("aria-live"), "polite");
+  const id = taskId(1);
+  store.applyEvent(makeEvent(id, 1, "queued"));
+  store.applyEvent(makeEvent(id, 2, "started"));
+  frame();
+  const oldest = log.lastElementChild;
+  assert.equal(log.children.length, 2);
+  assert.match(oldest.textContent, /queued/);
+  store.applyEvent(makeEvent(id, 3, "progress", { progress: { percent: 10 } }));
+  store.applyEvent(makeEvent(id, 4, "succeeded", { result: 7 }));
+  frame();
+  assert.equal(log.children.length, 3, "bounded by maxLog");
+  assert.ok(!log.contains(oldest), "the oldest line went first");
+  assert.match(log.firstElementChild.textContent, /succeeded: 7/, "newest first");
+  assert.equal(log.children[1].getAttribute("aria-hidden"), "true", "the progress tick is not announced");
+});
+
+test("the connection indicator shows its state in words", () => {
+  const { document, store, frame } = setup();
+  store.setConnection("reconnecting");
+  frame();
+  assert.equal(document.getElementById("connection-text").textContent, "Reconnecting…");
+  assert.equal(document.getElementById("connection").dataset.state, "reconnecting");
+  store.setConnection("offline");
+  frame();
+  assert.equal(document.getElementById("connection-text").textContent, "Offline");
+});
+
+test("forms come from the kinds; submit hands raw values over; errors show on fields and move focus", () => {
+  const { document, store, view, frame } = setup();
+  const schema = { properties: { x: { type: "number", title: "X" }, on: { type: "boolean", title: "On" } }, required: ["x"] };
+  store.setKinds([{ name: "add", title: "Add", description: "Adds", params_schema: schema, fields: fieldsFromSchema(schema) }]);
+  frame();
+  const submitted = [];
+  view.bind({ submit: (kind, raw) => submitted.push([kind, raw]) });
+  const form = document.querySelector("form[data-kind=add]");
+  form.querySelector("input[name=x]").value = "12";
+  form.querySelector("input[name=on]").checked = true;
+  form.dispatchEvent(new document.defaultView.Event("submit", { bubbles: true, cancelable: true }));
+  assert.deepEqual(submitted, [["add", { x: "12", on: true }]]);
+
+  store.setForm("add", { errors: { x: "Must be at most 10." }, focus: "x" });
+  frame();
+  const input = form.querySelector("input[name=x]");
+  assert.equal(input.getAttribute("aria-invalid"), "true");
+  const error = document.getElementById(input.getAttribute("aria-describedby").split(" ").at(-1));
+  assert.equal(error.textContent, "Must be at most 10.");
+  assert.equal(error.hidden, false);
+  assert.equal(document.activeElement, input);
+
+  store.setForm("add", { submitting: true });
+  frame();
+  assert.equal(form.querySelector("button[type=submit]").disabled, true);
+});
+
+test("a kinds load error offers a retry button", () => {
+  const { document, store, view, frame } = setup();
+  let retried = 0;
+  view.bind({ retryKinds: () => (retried += 1) });
+  store.setKindsStatus("error", "Network error.");
+  frame();
+  assert.match(document.getElementById("kinds").textContent, /Couldn't load task kinds: Network error\./);
+  document.querySelector("[data-action=retry-kinds]").click();
+  assert.equal(retried, 1);
+});
+
+test("cancel buttons and the filter call their handlers", () => {
+  const { document, store, view, frame } = setup();
+  const cancelled = [];
+  const filters = [];
+  view.bind({ cancel: (id) => cancelled.push(id), filter: (value) => filters.push(value) });
+  store.loadSnapshot([makeTask({ id: taskId(1), state: "running", seq: 2 }), makeTask({ id: taskId(2), state: "succeeded", seq: 3 })]);
+  frame();
+  document.querySelector(`li[data-id="${taskId(1)}"] button[data-action=cancel]`).click();
+  assert.deepEqual(cancelled, [taskId(1)]);
+
+  const active = document.querySelector("input[name=filter][value=active]");
+  active.checked = true;
+  active.dispatchEvent(new document.defaultView.Event("change", { bubbles: true }));
+  assert.deepEqual(filters, ["active"]);
+  store.setFilter("active");
+  frame();
+  assert.equal(document.querySelector(`li[data-id="${taskId(2)}"]`).hidden, true);
+  assert.equal(document.querySelector(`li[data-id="${taskId(1)}"]`).hidden, false);
+});
+
+test("an error loading tasks shows the notice with its message", () => {
+  const { document, store, frame } = setup();
+  store.setTasksStatus("error", "Couldn't load tasks: Network error.");
+  frame();
+  assert.equal(document.getElementById("notice").hidden, false);
+  assert.equal(document.getElementById("notice-text").textContent, "Couldn't load tasks: Network error.");
+  store.setTasksStatus("ready");
+  frame();
+  assert.equal(document.getElementById("notice").hidden, true);
+  assert.equal(document.getElementById("tasks-empty").textContent, "No tasks yet. Start one with a form.");
+});
+
+test("when a task finishes under a focused Cancel button, focus moves to its row, not the page", () => {
+  const { document, store, frame } = setup();
+  const id = taskId(1);
+  store.loadSnapshot([makeTask({ id, state: "running", seq: 2 })]);
+  frame();
+  const row = document.querySelector(`li[data-id="${id}"]`);
+  const button = row.querySelector("button[data-action=cancel]");
+  button.focus();
+  store.upsertTask({ ...store.state.tasks.get(id), cancel_requested: true });
+  frame();
+  assert.equal(button.getAttribute("aria-disabled"), "true");
+  assert.equal(document.activeElement, button, "a pending cancel keeps focus on the button");
+  store.applyEvent(makeEvent(id, 3, "cancelled"));
+  frame();
+  assert.equal(button.hidden, true);
+  assert.equal(document.activeElement, row);
+});
