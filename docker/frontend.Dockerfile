@@ -1,0 +1,28 @@
+# The web image: the built SPA, served by an unprivileged nginx that also proxies the API, so the
+# browser talks to one origin. Build from the repository root:
+#   docker build -f docker/frontend.Dockerfile .
+
+FROM node:20.20.2-bookworm-slim AS build
+WORKDIR /src
+# Dependencies first, from the lockfile alone: this layer is rebuilt only when it changes.
+COPY frontend/package.json frontend/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
+FROM nginxinc/nginx-unprivileged:1.28.0-alpine
+# The stock site listens on 8080 too; ours replaces it.
+RUN rm /etc/nginx/conf.d/default.conf
+# The image's entrypoint renders templates/*.template into conf.d with envsubst at start, so the
+# API address can change without a rebuild. The filter keeps envsubst to these four names.
+ENV API_UPSTREAM=api:8000 \
+    API_ORIGIN="" \
+    LISTEN=8080 \
+    WEB_ROOT=/usr/share/nginx/html \
+    NGINX_ENVSUBST_FILTER="^(API_UPSTREAM|API_ORIGIN|LISTEN|WEB_ROOT)"
+COPY docker/nginx/taskstream.conf.template /etc/nginx/templates/
+COPY --from=build /src/dist /usr/share/nginx/html
+# The base image already runs as its nginx user (101); said again so this file shows it.
+USER 101
+EXPOSE 8080
