@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(
         5.0, gt=0, description="Socket timeout of Redis commands (connect timeout is a fifth)."
     )
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     log_level: str = Field("INFO", description="Log level of the API and worker.")
 
     @field_validator("cors_origins", mode="before")

@@ -58,3 +58,15 @@ def test_field_names_of_validation_errors() -> None:
     assert field_name(("body", "kind"), tags) == "kind"
     assert field_name(("query", "limit"), tags) == "query.limit"
     assert field_name(("body",), tags) == "body"
+
+
+def test_heartbeats_always_pass_and_never_move_the_resume_point() -> None:
+    from taskstream.api.fanout import HEARTBEAT
+    from taskstream.api.streams import _fresh
+
+    fresh, sent = _fresh([frame(1), HEARTBEAT, frame(3), HEARTBEAT], (1, 0))
+    assert fresh == [HEARTBEAT, frame(3), HEARTBEAT]
+    assert sent == (3, 0)
+    only_beat, unchanged = _fresh([HEARTBEAT], (7, 0))
+    assert only_beat == [HEARTBEAT]
+    assert unchanged == (7, 0)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from taskstream.api.fanout import Fanout
+from taskstream.api.metrics import Metrics
 from taskstream.api.service import TaskService
 from taskstream.events.store import EventStore
 from taskstream.kinds import KindRegistry
@@ -19,6 +20,7 @@ class Services:
     store: EventStore
     fanout: Fanout
     tasks: TaskService
+    metrics: Metrics | None
 
 
 def _services(request: Request) -> Services:
@@ -50,4 +52,11 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 KindsDep = Annotated[KindRegistry, Depends(_kinds)]
 StoreDep = Annotated[EventStore, Depends(_store)]
 FanoutDep = Annotated[Fanout, Depends(_fanout)]
+
+
+def _metrics(request: Request) -> Metrics | None:
+    return _services(request).metrics
+
+
 TasksDep = Annotated[TaskService, Depends(_tasks)]
+MetricsDep = Annotated[Metrics | None, Depends(_metrics)]

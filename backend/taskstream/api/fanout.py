@@ -4,12 +4,18 @@ No client ever costs a Redis connection or command while it is live: the reader 
 `XREAD` for the whole process, encodes each event once as an SSE message, and hands every batch to
 the clients' bounded buffers. A client whose buffer is full has fallen behind: it is dropped, and
 resumes from the log by its last event id when it reconnects, so a slow reader cannot grow memory.
+
+Keep-alives are one shared heartbeat, handed to every client like a batch of events, rather than a
+timer per client. The counters here are plain integers read when metrics are scraped, so counting
+costs the hot path nothing.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +42,10 @@ class Frame:
     def of(cls, entry: LogEntry) -> "Frame":
         message = f"id: {entry.id}\nevent: {entry.type}\ndata: {entry.json}\n\n"
         return cls(key=entry.key, task_id=entry.task_id, final=entry.final, data=message.encode())
+
+
+# A comment line: clients ignore it, proxies see the connection is alive. It has no event id.
+HEARTBEAT = Frame(key=ZERO, task_id="", final=False, data=b": keep-alive\n\n")
 
 
 class StreamClosed(Exception):
@@ -78,34 +88,62 @@ class Subscriber:
         return batch
 
 
+@dataclass
+class FanoutStats:
+    published: int = 0
+    delivered: int = 0
+    dropped: int = 0
+    resumes: int = 0
+    resets: int = 0
+    lag_seconds: float = 0.0
+
+
 class Fanout:
     def __init__(
-        self, store: EventStore, reader: "aioredis.Redis", block_ms: int, buffer_limit: int
+        self,
+        store: EventStore,
+        reader: "aioredis.Redis",
+        block_ms: int,
+        buffer_limit: int,
+        heartbeat_seconds: float = 15.0,
     ) -> None:
         self._store = store
         self._reader = reader
         self._block_ms = block_ms
         self._buffer_limit = buffer_limit
+        self._heartbeat_seconds = heartbeat_seconds
         self.position: EventId = ZERO
         self.ready = asyncio.Event()
         self._everything: set[Subscriber] = set()
         self._by_task: dict[str, set[Subscriber]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stats = FanoutStats()
+        self.observers: list[Callable[[list[LogEntry]], None]] = []
 
     @property
     def clients(self) -> int:
         return len(self._everything) + sum(len(subs) for subs in self._by_task.values())
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="event-log-reader")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="event-log-reader"),
+            asyncio.create_task(self._beat(), name="sse-heartbeat"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for sub in [*self._everything, *(s for subs in self._by_task.values() for s in subs)]:
-            sub.close("server shutting down")
+                await task
+        self._close_all("server shutting down")
+
+    def _subscribers(self) -> list[Subscriber]:
+        return [*self._everything, *(sub for subs in self._by_task.values() for sub in subs)]
+
+    def _close_all(self, reason: str) -> None:
+        for sub in self._subscribers():
+            sub.close(reason)
         self._everything.clear()
         self._by_task.clear()
 
@@ -130,9 +168,17 @@ class Fanout:
 
     def publish(self, frames: list[Frame]) -> None:
         self.position = frames[-1].key
+        stats = self.stats
+        stats.published += len(frames)
+        stats.lag_seconds = max(0.0, time.time() - frames[-1].key[0] / 1000)
+        offered = 0
         for sub in list(self._everything):
-            if not sub.offer(frames):
+            if sub.offer(frames):
+                offered += 1
+            else:
                 self._everything.discard(sub)
+                stats.dropped += 1
+        stats.delivered += offered * len(frames)
         if not self._by_task:
             return
         per_task: dict[str, list[Frame]] = {}
@@ -141,8 +187,20 @@ class Fanout:
                 per_task.setdefault(frame.task_id, []).append(frame)
         for task_id, task_frames in per_task.items():
             for sub in list(self._by_task.get(task_id, ())):
-                if not sub.offer(task_frames):
+                if sub.offer(task_frames):
+                    stats.delivered += len(task_frames)
+                else:
                     self.unsubscribe(sub)
+                    stats.dropped += 1
+
+    async def _beat(self) -> None:
+        heartbeat = [HEARTBEAT]
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            for sub in self._subscribers():
+                if not sub.offer(heartbeat):
+                    self.unsubscribe(sub)
+                    self.stats.dropped += 1
 
     async def _run(self) -> None:
         delay = 0.1
@@ -164,10 +222,12 @@ class Fanout:
                 delay = min(delay * 2, 2.0)
                 await self._check_log_not_rewound()
                 continue
-            for _stream, entries in reply or ():
-                frames = [Frame.of(LogEntry.from_redis(str(i), _text(f))) for i, f in entries]
-                if frames:
-                    self.publish(frames)
+            for _stream, raw in reply or ():
+                entries = [LogEntry.from_redis(str(i), _text(f)) for i, f in raw]
+                if entries:
+                    self.publish([Frame.of(entry) for entry in entries])
+                    for observe in self.observers:
+                        observe(entries)
 
     async def _check_log_not_rewound(self) -> None:
         """After an outage: if Redis came back with an older log, follow it and drop clients."""
@@ -176,10 +236,7 @@ class Fanout:
             if bounds.last_id < self.position:
                 log.warning("the event log went back to %s: clients must reset", bounds.last_id)
                 self.position = bounds.last_id
-                for sub in [*self._everything, *(s for v in self._by_task.values() for s in v)]:
-                    sub.close("the event log was reset")
-                self._everything.clear()
-                self._by_task.clear()
+                self._close_all("the event log was reset")
 
 
 def _text(fields: dict[object, object]) -> dict[str, str]:

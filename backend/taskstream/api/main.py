@@ -14,8 +14,10 @@ from taskstream.api.deps import Services
 from taskstream.api.dispatch import Dispatcher
 from taskstream.api.fanout import Fanout
 from taskstream.api.limits import BodySizeLimit
+from taskstream.api.metrics import Metrics
 from taskstream.api.routes import events, health, tasks
 from taskstream.api.routes import kinds as kind_routes
+from taskstream.api.routes import metrics as metrics_routes
 from taskstream.api.service import TaskService
 from taskstream.broker import make_celery
 from taskstream.events.connection import async_redis
@@ -43,14 +45,24 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             settings, socket_timeout=settings.reader_block_ms / 1000 + 5, name="taskstream-reader"
         )
         store = EventStore(client, settings)
-        fanout = Fanout(store, reader, settings.reader_block_ms, settings.client_buffer_events)
+        fanout = Fanout(
+            store,
+            reader,
+            settings.reader_block_ms,
+            settings.client_buffer_events,
+            settings.keepalive_seconds,
+        )
         dispatcher = Dispatcher(make_celery(settings, kinds), settings)
+        metrics = Metrics(fanout) if settings.metrics_enabled else None
+        if metrics is not None:
+            fanout.observers.append(metrics.observe)
         app.state.services = Services(
             settings=settings,
             kinds=kinds,
             store=store,
             fanout=fanout,
             tasks=TaskService(store, dispatcher, kinds),
+            metrics=metrics,
         )
         fanout.start()
         # Long-lived objects made so far never need collecting again: keep full collections
@@ -84,5 +96,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
     app.include_router(kind_routes.router)
     app.include_router(tasks.build_router(kinds))
     app.include_router(events.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_routes.router)
     logging.getLogger("taskstream").setLevel(settings.log_level)
     return app

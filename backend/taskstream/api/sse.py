@@ -35,6 +35,6 @@ def event_stream(body: AsyncIterator[bytes], settings: Settings) -> EventSourceR
     return EventSourceResponse(
         body,
         headers=HEADERS,
-        ping=settings.keepalive_seconds,
+        ping=0,  # the fan-out's one heartbeat keeps every stream alive
         send_timeout=settings.client_send_timeout_seconds,
     )

@@ -9,7 +9,7 @@ and what the fan-out delivers is never sent twice.
 import json
 from collections.abc import AsyncIterator
 
-from taskstream.api.fanout import Fanout, Frame, StreamClosed
+from taskstream.api.fanout import HEARTBEAT, Fanout, Frame, StreamClosed
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
@@ -42,8 +42,13 @@ async def resume_problem(store: EventStore, last_event_id: str) -> str | None:
     return f"unknown event id {last_event_id!r}"
 
 
-def _fresh(frames: list[Frame], sent: EventId) -> list[Frame]:
-    return [frame for frame in frames if frame.key > sent]
+def _fresh(frames: list[Frame], sent: EventId) -> tuple[list[Frame], EventId]:
+    """The frames not sent yet (heartbeats always are), and the last event id among them."""
+    fresh = [frame for frame in frames if frame.key > sent or frame is HEARTBEAT]
+    for frame in reversed(fresh):
+        if frame is not HEARTBEAT:
+            return fresh, frame.key
+    return fresh, sent
 
 
 async def all_events(
@@ -54,8 +59,10 @@ async def all_events(
         yield retry_hint(retry_ms)
         sent = sub.start
         if last_event_id is not None:
+            fanout.stats.resumes += 1
             problem = await resume_problem(store, last_event_id)
             if problem is not None:
+                fanout.stats.resets += 1
                 yield reset_message(sub.start, problem)
             else:
                 sent = parse_event_id(last_event_id) or ZERO
@@ -67,9 +74,8 @@ async def all_events(
                     yield b"".join(Frame.of(entry).data for entry in entries)
                     sent = entries[-1].key
         while True:
-            fresh = _fresh(await sub.next_batch(), sent)
+            fresh, sent = _fresh(await sub.next_batch(), sent)
             if fresh:
-                sent = fresh[-1].key
                 yield b"".join(frame.data for frame in fresh)
     except StreamClosed:
         return
@@ -88,6 +94,8 @@ async def task_events(
     sub = fanout.subscribe(task_id)
     try:
         yield retry_hint(retry_ms)
+        if last_event_id:
+            fanout.stats.resumes += 1
         resume = parse_event_id(last_event_id) if last_event_id else None
         known = resume is not None and await store.has_task_event(task_id, format_event_id(resume))
         sent = resume if known and resume is not None else ZERO
@@ -102,12 +110,13 @@ async def task_events(
             if frames[-1].final:
                 return
         while True:
-            fresh = _fresh(await sub.next_batch(), sent)
+            fresh, sent = _fresh(await sub.next_batch(), sent)
+            final = next((i for i, frame in enumerate(fresh) if frame.final), None)
+            if final is not None:
+                yield b"".join(frame.data for frame in fresh[: final + 1])
+                return
             if fresh:
-                sent = fresh[-1].key
                 yield b"".join(frame.data for frame in fresh)
-                if fresh[-1].final:
-                    return
     except StreamClosed:
         return
     finally:

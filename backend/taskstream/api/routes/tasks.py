@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
-from taskstream.api.deps import StoreDep, TasksDep
+from taskstream.api.deps import MetricsDep, StoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
 from taskstream.events.ids import TASK_ID_PATTERN
@@ -31,10 +31,13 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         body: TaskRequest,
         tasks: TasksDep,
         response: Response,
+        metrics: MetricsDep,
         idempotency_key: IdempotencyKey = None,
     ) -> Task:
         """Queues a task of a declared kind. Its events follow on `/api/events`."""
         task, created = await tasks.submit(body.kind, body.params, idempotency_key)
+        if metrics is not None and created:
+            metrics.submissions.labels(body.kind).inc()
         response.headers["Location"] = f"/api/tasks/{task.id}"
         if not created:
             response.headers["Idempotent-Replayed"] = "true"

@@ -1,0 +1,18 @@
+from fastapi import APIRouter, HTTPException, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from taskstream.api.deps import MetricsDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this API process",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def metrics(metrics: MetricsDep) -> Response:
+    if metrics is None:
+        raise HTTPException(404, "metrics are disabled")
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
