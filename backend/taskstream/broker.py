@@ -1,7 +1,7 @@
 """The Celery application's configuration, shared by the API (which only sends) and the worker.
 
-Messages carry a task id and nothing else, in JSON: the task's kind is the Celery task's name and
-its params are read from the task state, so nothing but declared kinds can ever run.
+Messages carry a task id and a dispatch number, in JSON: the task's kind is the Celery task's
+name and its params are read from the task state, so nothing but declared kinds can ever run.
 """
 
 import math
@@ -61,12 +61,21 @@ def make_celery(settings: Settings, kinds: KindRegistry) -> Celery:
 
 
 def send(
-    app: Celery, settings: Settings, kind: TaskKind[Any], task_id: str, soft_limit: float
+    app: Celery,
+    settings: Settings,
+    kind: TaskKind[Any],
+    task_id: str,
+    soft_limit: float,
+    dispatch: int = 1,
 ) -> None:
-    """Publishes the message that runs `task_id` (blocking: call it from a thread)."""
+    """Publishes the message that runs `task_id` (blocking: call it from a thread).
+
+    `dispatch` numbers the messages of one task: a worker runs only the latest (see
+    `worker/recovery.py`).
+    """
     app.send_task(
         celery_task_name(kind.name),
-        args=[task_id],
+        args=[task_id, dispatch],
         task_id=task_id,
         queue=settings.queue_for(kind.name),
         soft_time_limit=math.ceil(soft_limit),

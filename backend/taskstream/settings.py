@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     worker_stale_seconds: float = Field(
         20.0, gt=0, description="A worker is alive if it beat within this many seconds."
     )
+    worker_lost_retries: int = Field(
+        2, ge=0, le=10, description="Times an attempt whose worker was lost is run again."
+    )
     redis_timeout_seconds: float = Field(
         5.0, gt=0, description="Socket timeout of Redis commands (connect timeout is a fifth)."
     )

@@ -6,8 +6,10 @@ event that the task's current state does not allow (nothing follows a final even
 how a cancelled task's late progress, or a redelivered finished task, is kept out of the log.
 """
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from taskstream.errors import TransitionRefused
 from taskstream.events.keys import Keys
@@ -15,12 +17,54 @@ from taskstream.events.models import EventDraft, EventType, TaskState
 from taskstream.events.state import state_fields
 from taskstream.settings import Settings
 
-# KEYS: global log, task hash, task log.
+# Shared by the scripts below. KEYS: global log, task hash, task log.
+# Appends one event (`data`: its JSON without id and seq) and applies `fields`, a list of
+# {name, value}: a name starting with `?` is set only if unset, one starting with `+` is
+# incremented. `state` is the task's state before the event (false for a new task).
+LIBRARY = """
+local function append_event(state, task_id, maxlen, task_maxlen, etype, data, ttl, prefix, kind,
+                            fields)
+  local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
+    'task', task_id, 'type', etype, 'seq', seq, 'data', data)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', task_maxlen, id,
+    'task', task_id, 'type', etype, 'seq', seq, 'data', data)
+  redis.call('HSET', KEYS[2], 'last_event_id', id)
+  local newstate = state
+  for _, field in ipairs(fields) do
+    local name, value = field[1], field[2]
+    local mark = string.sub(name, 1, 1)
+    if mark == '?' then
+      redis.call('HSETNX', KEYS[2], string.sub(name, 2), value)
+    elseif mark == '+' then
+      redis.call('HINCRBY', KEYS[2], string.sub(name, 2), value)
+    else
+      redis.call('HSET', KEYS[2], name, value)
+      if name == 'state' then newstate = value end
+    end
+  end
+  if not state then
+    redis.call('ZADD', prefix .. 'tasks', 0, task_id)
+    redis.call('ZADD', prefix .. 'tasks:kind:' .. kind, 0, task_id)
+  end
+  if state ~= newstate then
+    if state then redis.call('ZREM', prefix .. 'tasks:state:' .. state, task_id) end
+    redis.call('ZADD', prefix .. 'tasks:state:' .. newstate, 0, task_id)
+  end
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+  return id, seq
+end
+"""
+
 # ARGV: task id, log maxlen, task log maxlen, event type, event JSON, allowed prior states
 #       (comma list; "" = the task must not exist yet), seconds to keep the task after this,
-#       key prefix, kind, then field/value pairs for the task hash.
+#       key prefix, kind, the number K of expected field values, K field/value pairs that must
+#       match the stored ones, then field/value pairs for the task hash.
 # Returns {1, event id, seq, cancel requested} or {0, current state or ""}.
-APPEND = """
+APPEND = (
+    LIBRARY
+    + """
 local state = redis.call('HGET', KEYS[2], 'state')
 local allowed = ARGV[6]
 if allowed == '' then
@@ -28,35 +72,44 @@ if allowed == '' then
 elseif not state or not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
   return {0, state or ''}
 end
-local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
-  'task', ARGV[1], 'type', ARGV[4], 'seq', seq, 'data', ARGV[5])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], id,
-  'task', ARGV[1], 'type', ARGV[4], 'seq', seq, 'data', ARGV[5])
-redis.call('HSET', KEYS[2], 'last_event_id', id)
-local newstate = state
-for i = 10, #ARGV, 2 do
-  local name = ARGV[i]
-  if string.sub(name, 1, 1) == '?' then
-    redis.call('HSETNX', KEYS[2], string.sub(name, 2), ARGV[i + 1])
-  else
-    redis.call('HSET', KEYS[2], name, ARGV[i + 1])
-    if name == 'state' then newstate = ARGV[i + 1] end
-  end
+local expected = tonumber(ARGV[10])
+for i = 11, 10 + 2 * expected, 2 do
+  if (redis.call('HGET', KEYS[2], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, state} end
 end
-local prefix = ARGV[8]
-if not state then
-  redis.call('ZADD', prefix .. 'tasks', 0, ARGV[1])
-  redis.call('ZADD', prefix .. 'tasks:kind:' .. ARGV[9], 0, ARGV[1])
-end
-if state ~= newstate then
-  if state then redis.call('ZREM', prefix .. 'tasks:state:' .. state, ARGV[1]) end
-  redis.call('ZADD', prefix .. 'tasks:state:' .. newstate, 0, ARGV[1])
-end
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-redis.call('EXPIRE', KEYS[3], ARGV[7])
+local fields = {}
+for i = 11 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
+local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7],
+  ARGV[8], ARGV[9], fields)
 return {1, id, seq, redis.call('HGET', KEYS[2], 'cancel_requested') or '0'}
 """
+)
+
+# Starts an attempt in one round trip: checks that the message is the task's current dispatch
+# and that the task waits to run, counts the attempt into the `started` event, and returns what
+# the worker needs. ARGV: task id, log maxlen, task log maxlen, ttl, key prefix, dispatch number,
+# the `started` event's JSON without its closing brace and attempt, worker name, time.
+# Returns {1, event id, seq, attempt, params JSON, cancel requested}; {0, state} when the task
+# is unknown or finished; {2, worker, attempts} when an earlier attempt is still marked running
+# (its worker was lost: record that first), with how often that happened before; {3, dispatch}
+# when a newer dispatch superseded this message.
+BEGIN = (
+    LIBRARY
+    + """
+local h = redis.call('HMGET', KEYS[2], 'state', 'attempts', 'dispatch', 'worker', 'params',
+  'cancel_requested', 'kind', 'lost')
+local state = h[1]
+if not state then return {0, ''} end
+if (h[3] or '1') ~= ARGV[6] then return {3, h[3] or '1'} end
+if state == 'running' then return {2, h[4] or '', h[2] or '0', h[8] or '0'} end
+if state ~= 'queued' and state ~= 'retrying' then return {0, state} end
+local attempt = tonumber(h[2] or '0') + 1
+local data = ARGV[7] .. ',"attempt":' .. attempt .. '}'
+local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], 'started', data, ARGV[4], ARGV[5],
+  h[7], {{'state', 'running'}, {'attempts', tostring(attempt)}, {'worker', ARGV[8]},
+  {'?started_at', ARGV[9]}, {'progress', ''}, {'error', ''}, {'retry_at', ''}})
+return {1, id, seq, attempt, h[5] or '{}', h[6] or '0'}
+"""
+)
 
 # KEYS: task hash. Asks a running task to stop; returns its state ("" if unknown).
 REQUEST_CANCEL = """
@@ -67,8 +120,7 @@ return state or ''
 
 ALLOWED_BEFORE: dict[EventType, frozenset[TaskState]] = {
     EventType.queued: frozenset(),
-    # `running` again: a message redelivered after its worker was lost starts over.
-    EventType.started: frozenset({TaskState.queued, TaskState.retrying, TaskState.running}),
+    EventType.started: frozenset({TaskState.queued, TaskState.retrying}),  # see BEGIN
     EventType.progress: frozenset({TaskState.running}),
     EventType.retrying: frozenset({TaskState.running}),
     EventType.succeeded: frozenset({TaskState.running}),
@@ -82,7 +134,10 @@ def append_args(
     settings: Settings,
     draft: EventDraft,
     allowed: Iterable[TaskState] | None = None,
+    expect: Mapping[str, str] | None = None,
+    changes: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[str | int]]:
+    """`expect`: stored values the append requires; `changes`: more fields to set (`+n`, `?n`)."""
     states = ALLOWED_BEFORE[draft.type] if allowed is None else frozenset(allowed)
     args: list[str | int] = [
         draft.task_id,
@@ -94,8 +149,11 @@ def append_args(
         settings.task_ttl_seconds,
         keys.prefix,
         draft.kind,
+        len(expect or {}),
     ]
-    for name, value in state_fields(draft).items():
+    for name, value in (expect or {}).items():
+        args += [name, value]
+    for name, value in {**state_fields(draft), **(changes or {})}.items():
         args += [name, value]
     return [keys.events, keys.task(draft.task_id), keys.task_events(draft.task_id)], args
 
@@ -112,3 +170,62 @@ class Appended:
     id: str
     seq: int
     cancel_requested: bool
+
+
+def begin_args(
+    keys: Keys, settings: Settings, task_id: str, kind: str, dispatch: int, worker: str
+) -> tuple[list[str], list[str | int]]:
+    draft = EventDraft(task_id=task_id, kind=kind, type=EventType.started, worker=worker)
+    head = draft.dumps()[:-1]  # the script adds the attempt and the closing brace
+    args: list[str | int] = [
+        task_id,
+        settings.events_maxlen,
+        settings.task_events_maxlen,
+        settings.task_ttl_seconds,
+        keys.prefix,
+        str(dispatch),
+        head,
+        worker,
+        draft.at.isoformat(),
+    ]
+    return [keys.events, keys.task(task_id), keys.task_events(task_id)], args
+
+
+@dataclass(frozen=True)
+class Begun:
+    event_id: str
+    seq: int
+    attempt: int
+    params: dict[str, Any]
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """An earlier attempt is still marked running: the worker that ran it was lost."""
+
+    worker: str
+    attempts: int
+    lost: int
+
+
+@dataclass(frozen=True)
+class NotRunnable:
+    reason: str
+
+
+def parse_begin_reply(reply: list[Any]) -> Begun | Interrupted | NotRunnable:
+    code = int(reply[0])
+    if code == 1:
+        return Begun(
+            event_id=str(reply[1]),
+            seq=int(reply[2]),
+            attempt=int(reply[3]),
+            params=json.loads(reply[4]),
+            cancel_requested=str(reply[5]) == "1",
+        )
+    if code == 2:
+        return Interrupted(worker=str(reply[1]), attempts=int(reply[2]), lost=int(reply[3]))
+    if code == 3:
+        return NotRunnable(f"superseded by dispatch {reply[1]}")
+    return NotRunnable(f"task is {reply[1] or 'unknown'}")

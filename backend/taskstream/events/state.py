@@ -35,6 +35,7 @@ def state_fields(draft: EventDraft) -> dict[str, str]:
                 "created_at": at,
                 "attempts": "0",
                 "cancel_requested": "0",
+                "dispatch": "1",
             }
         case EventType.started:
             fields |= {

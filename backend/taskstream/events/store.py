@@ -17,10 +17,16 @@ from taskstream.events.keys import Keys
 from taskstream.events.models import EventDraft, Task, TaskState
 from taskstream.events.scripts import (
     APPEND,
+    BEGIN,
     REQUEST_CANCEL,
     Appended,
+    Begun,
+    Interrupted,
+    NotRunnable,
     append_args,
+    begin_args,
     parse_append_reply,
+    parse_begin_reply,
 )
 from taskstream.events.state import task_from_hash
 from taskstream.settings import Settings
@@ -175,18 +181,69 @@ class EventStore:
         await self.redis.delete(self.keys.idempotency(key))
 
 
+@dataclass(frozen=True)
+class RunningTask:
+    """What recovery needs of a task marked running."""
+
+    id: str
+    kind: str
+    worker: str
+    attempts: int
+    dispatch: int
+    lost: int
+
+
 class SyncEventStore:
-    """The worker's side: append events, read a task, keep the worker's heartbeat."""
+    """The worker's side: start attempts, append events, keep heartbeats, find lost attempts."""
 
     def __init__(self, client: "redis.Redis", settings: Settings) -> None:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self._append = client.register_script(APPEND)
+        self._begin = client.register_script(BEGIN)
 
-    def append(self, draft: EventDraft, allowed: Iterable[TaskState] | None = None) -> Appended:
-        keys, args = append_args(self.keys, self.settings, draft, allowed)
+    def append(
+        self,
+        draft: EventDraft,
+        allowed: Iterable[TaskState] | None = None,
+        expect: Mapping[str, str] | None = None,
+        changes: Mapping[str, str] | None = None,
+    ) -> Appended:
+        keys, args = append_args(self.keys, self.settings, draft, allowed, expect, changes)
         return parse_append_reply(draft, self._append(keys=keys, args=args))
+
+    def begin(
+        self, task_id: str, kind: str, dispatch: int, worker: str
+    ) -> Begun | Interrupted | NotRunnable:
+        keys, args = begin_args(self.keys, self.settings, task_id, kind, dispatch, worker)
+        return parse_begin_reply(self._begin(keys=keys, args=args))
+
+    def running_tasks(self, limit: int = 500) -> list[RunningTask]:
+        ids = [str(i) for i in self.redis.zrange(self.keys.index_state("running"), 0, limit - 1)]
+        fields = ("kind", "worker", "attempts", "dispatch", "lost", "state")
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hmget(self.keys.task(task_id), fields)
+            rows = pipe.execute()
+        return [
+            RunningTask(
+                id=task_id,
+                kind=str(kind),
+                worker=str(worker or ""),
+                attempts=int(attempts or 0),
+                dispatch=int(dispatch or 1),
+                lost=int(lost or 0),
+            )
+            for task_id, (kind, worker, attempts, dispatch, lost, state) in zip(
+                ids, rows, strict=True
+            )
+            if state == "running"
+        ]
+
+    def live_workers(self) -> set[str]:
+        since = time.time() - self.settings.worker_stale_seconds
+        return {str(name) for name in self.redis.zrangebyscore(self.keys.workers, since, "+inf")}
 
     def get_task(self, task_id: str) -> Task | None:
         raw = _text(self.redis.hgetall(self.keys.task(task_id)))

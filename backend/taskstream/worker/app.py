@@ -14,7 +14,7 @@ from taskstream.events.connection import sync_redis
 from taskstream.events.store import SyncEventStore
 from taskstream.kinds import KindRegistry, TaskKind, load
 from taskstream.settings import Settings, get_settings
-from taskstream.worker.heartbeat import Heartbeat
+from taskstream.worker.heartbeat import Heartbeat, identity
 from taskstream.worker.runner import Runner
 
 _stores: dict[int, SyncEventStore] = {}
@@ -30,12 +30,13 @@ def _store(settings: Settings) -> SyncEventStore:
 
 
 def _register(app: Celery, settings: Settings, kind: TaskKind[Any]) -> None:
-    def run(task: Task[Any, Any], task_id: str) -> None:
+    def run(task: Task[Any, Any], task_id: str, dispatch: int = 1) -> None:
         def schedule_retry(delay: float) -> None:
             raise task.retry(countdown=delay)
 
-        worker = str(task.request.hostname or "worker")
-        Runner(_store(settings), kind, worker).run(task_id, schedule_retry)
+        worker = identity(str(task.request.hostname or "worker"))
+        runner = Runner(_store(settings), kind, worker, settings.worker_lost_retries)
+        runner.run(task_id, dispatch, schedule_retry)
 
     run.__name__ = run.__qualname__ = f"run_{kind.name}"
     app.task(name=celery_task_name(kind.name), bind=True, max_retries=None)(run)

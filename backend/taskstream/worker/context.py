@@ -17,6 +17,7 @@ class WorkerContext:
         kind: str,
         attempt: int,
         *,
+        cancel_requested: bool = False,
         poll_seconds: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -28,8 +29,8 @@ class WorkerContext:
         self._poll = poll_seconds
         self._clock = clock
         self._sleep = sleep
-        self._cancel = False
-        self._checked_at = float("-inf")
+        self._cancel = cancel_requested
+        self._checked_at = clock()  # what the attempt's start read is fresh
 
     @property
     def attempt(self) -> int:

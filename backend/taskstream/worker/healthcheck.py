@@ -15,7 +15,8 @@ def main() -> int:
     since = time.time() - settings.worker_stale_seconds
     workers = client.zrangebyscore(Keys(settings.key_prefix).workers, since, "+inf")
     host = socket.gethostname()
-    alive = [str(name) for name in workers if str(name).endswith(f"@{host}")]
+    # names are "<node>@<host>/<pid>"
+    alive = [str(name) for name in workers if str(name).split("/")[0].endswith(f"@{host}")]
     print("alive: " + ", ".join(alive) if alive else f"no live worker on {host}")
     return 0 if alive else 1
 

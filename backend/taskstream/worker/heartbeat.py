@@ -1,11 +1,16 @@
-"""A worker bootstep that records the worker as alive in Redis every few seconds.
+"""A worker bootstep that records the worker as alive in Redis every few seconds, and sweeps.
 
 `/readyz` counts the workers whose heartbeat is fresh; `python -m taskstream.worker.healthcheck`
 checks the one on this host. The heartbeat runs in the worker's main process, so it stops when
-the worker stops (or hangs), not when a task does.
+the worker stops (or hangs), not when a task does. After each beat the same thread looks for
+attempts left running by workers whose heartbeat went stale (`recovery.Sweeper`).
+
+A worker is named by its Celery node name and its main process id, so a worker restarted under
+the same name is not mistaken for the one that was lost.
 """
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -13,9 +18,17 @@ from celery import bootsteps
 
 from taskstream.events.connection import sync_redis
 from taskstream.events.store import SyncEventStore
+from taskstream.kinds import REGISTRY
 from taskstream.settings import get_settings
+from taskstream.worker.recovery import Sweeper
 
 log = logging.getLogger(__name__)
+# Read when the worker's main process imports this, before the pool forks: its children share it.
+MAIN_PID = os.getpid()
+
+
+def identity(hostname: str) -> str:
+    return f"{hostname}/{MAIN_PID}"
 
 
 class Heartbeat(bootsteps.StartStopStep):
@@ -24,13 +37,15 @@ class Heartbeat(bootsteps.StartStopStep):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._store: SyncEventStore | None = None
+        self._sweeper: Sweeper | None = None
 
     def start(self, parent: Any) -> None:
         settings = get_settings()
         self._store = SyncEventStore(sync_redis(settings), settings)
-        name = str(parent.hostname)
+        self._sweeper = Sweeper(self._store, parent.app, settings, REGISTRY)
+        self._name = identity(str(parent.hostname))
         self._thread = threading.Thread(
-            target=self._beat, args=(name, settings.worker_heartbeat_seconds), daemon=True
+            target=self._beat, args=(self._name, settings.worker_heartbeat_seconds), daemon=True
         )
         self._thread.start()
 
@@ -40,15 +55,17 @@ class Heartbeat(bootsteps.StartStopStep):
             self._thread.join(timeout=5)
         if self._store is not None:
             try:
-                self._store.forget_worker(str(parent.hostname))
+                self._store.forget_worker(self._name)
             except Exception:  # Redis may be gone already; the entry then simply goes stale
-                log.warning("could not remove the heartbeat of %s", parent.hostname)
+                log.warning("could not remove the heartbeat of %s", self._name)
 
     def _beat(self, name: str, interval: float) -> None:
         assert self._store is not None
+        assert self._sweeper is not None
         while not self._stop.is_set():
             try:
                 self._store.heartbeat(name)
-            except Exception as exc:
+                self._sweeper.sweep()
+            except Exception as exc:  # Redis away: keep beating, it will be back
                 log.warning("heartbeat failed: %s", exc)
             self._stop.wait(interval)

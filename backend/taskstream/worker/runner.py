@@ -15,9 +15,11 @@ from pydantic import JsonValue, TypeAdapter, ValidationError
 
 from taskstream.errors import TransitionRefused
 from taskstream.events.models import ErrorInfo, EventDraft, EventType, TaskState, utcnow
+from taskstream.events.scripts import Begun, NotRunnable
 from taskstream.events.store import SyncEventStore
 from taskstream.kinds import RetryableError, TaskCancelled, TaskKind
 from taskstream.worker.context import WorkerContext
+from taskstream.worker.recovery import record_lost
 
 log = logging.getLogger(__name__)
 _JSON = TypeAdapter(JsonValue)
@@ -29,35 +31,33 @@ class Runner:
         store: SyncEventStore,
         kind: TaskKind[Any],
         worker: str,
+        lost_limit: int = 2,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._store = store
         self._kind = kind
         self._worker = worker
+        self._lost_limit = lost_limit
         self._jitter = jitter
 
-    def run(self, task_id: str, schedule_retry: Callable[[float], None]) -> None:
-        task = self._store.get_task(task_id)
-        if task is None or task.state.finished:
-            log.info("skipping task %s: %s", task_id, "unknown" if task is None else task.state)
+    def run(self, task_id: str, dispatch: int, schedule_retry: Callable[[float], None]) -> None:
+        begun = self._begin(task_id, dispatch)
+        if begun is None:
             return
-        attempt = task.attempts + 1
-        try:
-            self._append(task_id, EventType.started, attempt=attempt, worker=self._worker)
-        except TransitionRefused as refused:
-            log.info("not starting task %s: %s", task_id, refused)
-            return
-        ctx = WorkerContext(self._store, task_id, self._kind.name, attempt)
+        attempt, params = begun.attempt, begun.params
+        ctx = WorkerContext(
+            self._store, task_id, self._kind.name, attempt, cancel_requested=begun.cancel_requested
+        )
         try:
             if ctx.cancelled():
                 raise TaskCancelled("cancelled before it started")
-            result = _JSON.validate_python(self._kind.execute(task.params, ctx))
+            result = _JSON.validate_python(self._kind.execute(params, ctx))
         except TaskCancelled:
             self._finish(task_id, EventType.cancelled, attempt=attempt)
         except RetryableError as exc:
-            self._retry_or_fail(task_id, task.params, attempt, exc, schedule_retry)
+            self._retry_or_fail(task_id, params, attempt, exc, schedule_retry)
         except SoftTimeLimitExceeded:
-            limit = self._kind.time_limit(self._kind.params.model_validate(task.params))
+            limit = self._kind.time_limit(self._kind.params.model_validate(params))
             error = ErrorInfo(type="TimeLimitExceeded", message=f"ran longer than {limit:g} s")
             self._finish(task_id, EventType.failed, attempt=attempt, error=error)
         except ValidationError as exc:
@@ -68,6 +68,32 @@ class Runner:
             self._finish(task_id, EventType.failed, attempt=attempt, error=ErrorInfo.of(exc))
         else:
             self._finish(task_id, EventType.succeeded, attempt=attempt, result=result)
+
+    def _begin(self, task_id: str, dispatch: int) -> Begun | None:
+        for _ in range(3):
+            outcome = self._store.begin(task_id, self._kind.name, dispatch, self._worker)
+            if isinstance(outcome, Begun):
+                return outcome
+            if isinstance(outcome, NotRunnable):
+                log.info("skipping task %s: %s", task_id, outcome.reason)
+                return None
+            # This message again, after the pool process running it died: record the loss.
+            try:
+                again = record_lost(
+                    self._store,
+                    task_id,
+                    self._kind.name,
+                    outcome.worker,
+                    outcome.attempts,
+                    outcome.lost,
+                    self._lost_limit,
+                    redispatch=False,
+                )
+            except TransitionRefused:
+                continue
+            if not again:
+                return None
+        return None
 
     def _retry_or_fail(
         self,
