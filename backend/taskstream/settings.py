@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         7 * 24 * 3600, ge=60, description="How long a finished task and its history are kept."
     )
     task_events_maxlen: int = Field(10_000, ge=100, description="Events kept per task.")
+    task_kind_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More modules declaring task kinds, comma-separated (API and workers alike).",
+    )
     task_queues: dict[str, str] = Field(
         default_factory=dict,
         description='Queue per task kind as JSON, e.g. {"long": "long"}; others use DEFAULT_QUEUE.',
@@ -80,7 +84,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     log_level: str = Field("INFO", description="Log level of the API and worker.")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "task_kind_modules", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

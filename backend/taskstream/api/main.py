@@ -36,7 +36,7 @@ Submit a task with `POST /api/tasks`, then follow its events on `GET /api/events
 
 def create_app(settings: Settings | None = None, kinds: KindRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
-    kinds = kinds or load()
+    kinds = kinds or load(settings.task_kind_modules)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -52,4 +52,4 @@ def create_app(settings: Settings, kinds: KindRegistry) -> Celery:
 
 
 logging.basicConfig(level=get_settings().log_level)
-app = create_app(get_settings(), load())
+app = create_app(get_settings(), load(get_settings().task_kind_modules))
