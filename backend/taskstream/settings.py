@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         1_000, ge=10, description="Events buffered per SSE client before it is dropped as too slow."
     )
     client_send_timeout_seconds: float = Field(
-        30.0, gt=0, description="A client that accepts no data for this long is disconnected."
+        10.0, gt=0, description="A client that accepts no data for this long is disconnected."
     )
     keepalive_seconds: float = Field(15.0, gt=0, le=60, description="SSE keep-alive interval.")
     sse_retry_ms: int = Field(2_000, ge=100, description="Reconnect delay hinted to SSE clients.")
@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     )
     worker_lost_retries: int = Field(
         2, ge=0, le=10, description="Times an attempt whose worker was lost is run again."
+    )
+    redis_outage_patience_seconds: float = Field(
+        30.0, ge=0, description="How long a running task waits for Redis to come back."
     )
     redis_timeout_seconds: float = Field(
         5.0, gt=0, description="Socket timeout of Redis commands (connect timeout is a fifth)."

@@ -7,6 +7,7 @@ how a cancelled task's late progress, or a redelivered finished task, is kept ou
 """
 
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,25 +60,30 @@ end
 
 # ARGV: task id, log maxlen, task log maxlen, event type, event JSON, allowed prior states
 #       (comma list; "" = the task must not exist yet), seconds to keep the task after this,
-#       key prefix, kind, the number K of expected field values, K field/value pairs that must
-#       match the stored ones, then field/value pairs for the task hash.
-# Returns {1, event id, seq, cancel requested} or {0, current state or ""}.
+#       key prefix, kind, a token naming this append, the number K of expected field values,
+#       K field/value pairs that must match the stored ones, then field/value pairs to set.
+# Returns {1, event id, seq, cancel requested} or {0, current state or ""}. An append whose
+# token is the task's last one already happened (its reply was lost): its result comes back.
 APPEND = (
     LIBRARY
     + """
 local state = redis.call('HGET', KEYS[2], 'state')
+if state and redis.call('HGET', KEYS[2], 'token') == ARGV[10] then
+  local done = redis.call('HMGET', KEYS[2], 'last_event_id', 'seq', 'cancel_requested')
+  return {1, done[1], done[2], done[3] or '0'}
+end
 local allowed = ARGV[6]
 if allowed == '' then
   if state then return {0, state} end
 elseif not state or not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
   return {0, state or ''}
 end
-local expected = tonumber(ARGV[10])
-for i = 11, 10 + 2 * expected, 2 do
+local expected = tonumber(ARGV[11])
+for i = 12, 11 + 2 * expected, 2 do
   if (redis.call('HGET', KEYS[2], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, state} end
 end
-local fields = {}
-for i = 11 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
+local fields = {{'token', ARGV[10]}}
+for i = 12 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
 local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7],
   ARGV[8], ARGV[9], fields)
 return {1, id, seq, redis.call('HGET', KEYS[2], 'cancel_requested') or '0'}
@@ -87,7 +93,8 @@ return {1, id, seq, redis.call('HGET', KEYS[2], 'cancel_requested') or '0'}
 # Starts an attempt in one round trip: checks that the message is the task's current dispatch
 # and that the task waits to run, counts the attempt into the `started` event, and returns what
 # the worker needs. ARGV: task id, log maxlen, task log maxlen, ttl, key prefix, dispatch number,
-# the `started` event's JSON without its closing brace and attempt, worker name, time.
+# the `started` event's JSON without its closing brace and attempt, worker name, time, and a
+# token naming this start (a start repeated because its reply was lost returns the same result).
 # Returns {1, event id, seq, attempt, params JSON, cancel requested}; {0, state} when the task
 # is unknown or finished; {2, worker, attempts} when an earlier attempt is still marked running
 # (its worker was lost: record that first), with how often that happened before; {3, dispatch}
@@ -96,16 +103,20 @@ BEGIN = (
     LIBRARY
     + """
 local h = redis.call('HMGET', KEYS[2], 'state', 'attempts', 'dispatch', 'worker', 'params',
-  'cancel_requested', 'kind', 'lost')
+  'cancel_requested', 'kind', 'lost', 'token', 'last_event_id', 'seq')
 local state = h[1]
 if not state then return {0, ''} end
+if state == 'running' and h[9] == ARGV[10] then
+  return {1, h[10], h[11], tonumber(h[2]), h[5] or '{}', h[6] or '0'}
+end
 if (h[3] or '1') ~= ARGV[6] then return {3, h[3] or '1'} end
 if state == 'running' then return {2, h[4] or '', h[2] or '0', h[8] or '0'} end
 if state ~= 'queued' and state ~= 'retrying' then return {0, state} end
 local attempt = tonumber(h[2] or '0') + 1
 local data = ARGV[7] .. ',"attempt":' .. attempt .. '}'
 local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], 'started', data, ARGV[4], ARGV[5],
-  h[7], {{'state', 'running'}, {'attempts', tostring(attempt)}, {'worker', ARGV[8]},
+  h[7], {{'token', ARGV[10]}, {'state', 'running'}, {'attempts', tostring(attempt)},
+  {'worker', ARGV[8]},
   {'?started_at', ARGV[9]}, {'progress', ''}, {'error', ''}, {'retry_at', ''}})
 return {1, id, seq, attempt, h[5] or '{}', h[6] or '0'}
 """
@@ -149,6 +160,7 @@ def append_args(
         settings.task_ttl_seconds,
         keys.prefix,
         draft.kind,
+        secrets.token_hex(8),
         len(expect or {}),
     ]
     for name, value in (expect or {}).items():
@@ -187,6 +199,7 @@ def begin_args(
         head,
         worker,
         draft.at.isoformat(),
+        secrets.token_hex(8),
     ]
     return [keys.events, keys.task(task_id), keys.task_events(task_id)], args
 

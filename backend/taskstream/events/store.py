@@ -3,10 +3,11 @@
 Both share the scripts and key layout of `scripts.py`; these classes only run them.
 """
 
+import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -30,6 +31,9 @@ from taskstream.events.scripts import (
 )
 from taskstream.events.state import task_from_hash
 from taskstream.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _text(raw: Mapping[Any, Any]) -> dict[str, str]:
@@ -203,6 +207,24 @@ class SyncEventStore:
         self._append = client.register_script(APPEND)
         self._begin = client.register_script(BEGIN)
 
+    def _patiently(self, call: Callable[[], T]) -> T:
+        """Waits out a Redis restart (REDIS_OUTAGE_PATIENCE_SECONDS) rather than fail a task.
+
+        Repeating a script is safe: each call carries a token, and a script whose reply was lost
+        returns the same result again instead of acting twice.
+        """
+        deadline = time.monotonic() + self.settings.redis_outage_patience_seconds
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("Redis unreachable (%s); trying again in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
     def append(
         self,
         draft: EventDraft,
@@ -211,13 +233,14 @@ class SyncEventStore:
         changes: Mapping[str, str] | None = None,
     ) -> Appended:
         keys, args = append_args(self.keys, self.settings, draft, allowed, expect, changes)
-        return parse_append_reply(draft, self._append(keys=keys, args=args))
+        reply = self._patiently(lambda: self._append(keys=keys, args=args))
+        return parse_append_reply(draft, reply)
 
     def begin(
         self, task_id: str, kind: str, dispatch: int, worker: str
     ) -> Begun | Interrupted | NotRunnable:
         keys, args = begin_args(self.keys, self.settings, task_id, kind, dispatch, worker)
-        return parse_begin_reply(self._begin(keys=keys, args=args))
+        return parse_begin_reply(self._patiently(lambda: self._begin(keys=keys, args=args)))
 
     def running_tasks(self, limit: int = 500) -> list[RunningTask]:
         ids = [str(i) for i in self.redis.zrange(self.keys.index_state("running"), 0, limit - 1)]
@@ -246,11 +269,12 @@ class SyncEventStore:
         return {str(name) for name in self.redis.zrangebyscore(self.keys.workers, since, "+inf")}
 
     def get_task(self, task_id: str) -> Task | None:
-        raw = _text(self.redis.hgetall(self.keys.task(task_id)))
+        raw = _text(self._patiently(lambda: self.redis.hgetall(self.keys.task(task_id))))
         return task_from_hash(raw) if raw.get("state") else None
 
     def cancel_requested(self, task_id: str) -> bool:
-        return self.redis.hget(self.keys.task(task_id), "cancel_requested") == "1"
+        key = self.keys.task(task_id)
+        return self._patiently(lambda: self.redis.hget(key, "cancel_requested")) == "1"
 
     def heartbeat(self, worker: str) -> None:
         now = time.time()
