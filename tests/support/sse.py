@@ -36,6 +36,8 @@ class SSEClient:
         self.headers: dict[str, str] = {}
         self.body = b""
         self.messages: list[Message] = []
+        # When each message was read (time.time(), as an event's `at`), index for index.
+        self.arrivals: list[float] = []
         self.comments: list[str] = []
         self.retry: int | None = None
         self.ended = threading.Event()
@@ -169,8 +171,10 @@ class SSEClient:
                         fields[name] = value
 
     def _emit(self, message: Message) -> None:
+        arrived = time.time()
         with self._changed:
             self.messages.append(message)
+            self.arrivals.append(arrived)
             self._changed.notify_all()
 
 
