@@ -3,12 +3,14 @@
 TaskstreamError                  500 (never raised on purpose)
 ├── InvalidRequest               422  validation_error
 │   └── IdempotencyKeyReused     422  idempotency_key_reused
+├── Unauthorized                 401  unauthorized (with WWW-Authenticate)
 ├── NotFound                     404  not_found
 │   └── TaskNotFound
 ├── Conflict                     409  conflict
 │   ├── TaskFinished             409  task_finished
 │   ├── TransitionRefused        409  (a state change that the task's state no longer allows)
 │   └── IdempotencyInProgress    409  idempotency_in_progress
+├── TooManyRequests              429  too_many_requests (with Retry-After)
 └── Unavailable                  503  unavailable (with Retry-After)
     ├── StoreUnavailable         Redis did not answer
     └── BrokerUnavailable        the task could not be queued
@@ -40,6 +42,22 @@ class InvalidRequest(TaskstreamError):
 class IdempotencyKeyReused(InvalidRequest):
     code = "idempotency_key_reused"
     title = "Idempotency-Key reused with a different request"
+
+
+class Unauthorized(TaskstreamError):
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
+class TooManyRequests(TaskstreamError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class NotFound(TaskstreamError):
@@ -87,7 +105,10 @@ class Unavailable(TaskstreamError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
-    retry_after: ClassVar[int] = 5
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(Unavailable):

@@ -22,7 +22,7 @@ from types import FrameType
 
 import redis
 
-from taskstream.settings import Settings, get_settings
+from taskstream.settings import Settings, settings_or_exit
 
 
 class LaunchError(Exception):
@@ -198,7 +198,7 @@ class Launcher:
 
 
 def main() -> int:
-    launcher = Launcher(get_settings())
+    launcher = Launcher(settings_or_exit())
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         launcher.stopping = True

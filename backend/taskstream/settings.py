@@ -5,10 +5,11 @@ reading the environment itself, so tests can hand in their own.
 """
 
 import json
+import sys
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -84,6 +85,23 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(
         5.0, gt=0, description="Socket timeout of Redis commands (connect timeout is a fifth)."
     )
+    api_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='API key -> principal as JSON, e.g. {"k_3f...": "alice"}. Empty: no keys '
+        "needed and every task is visible to everyone (local use). Set: every request needs one.",
+    )
+    session_secret: SecretStr = Field(
+        SecretStr(""), description="Signs browser session cookies; required when API_KEYS is set."
+    )
+    session_ttl_seconds: int = Field(12 * 3600, ge=60, description="Browser session lifetime.")
+    secure_cookies: bool = Field(False, description="Mark the session cookie Secure (HTTPS).")
+    max_streams: int = Field(20_000, ge=1, description="SSE streams one API process serves.")
+    max_streams_per_principal: int = Field(
+        100, ge=1, description="SSE streams one principal may hold open on one API process."
+    )
+    submit_rate_per_minute: int = Field(
+        0, ge=0, description="Submissions a principal may make per minute (0: no limit)."
+    )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     log_level: str = Field("INFO", description="Log level of the API and worker.")
 
@@ -104,6 +122,16 @@ class Settings(BaseSettings):
             raise ValueError("list origins explicitly; '*' is not allowed")
         return origins
 
+    @model_validator(mode="after")
+    def _secret_with_keys(self) -> "Settings":
+        if self.api_keys and len(self.session_secret.get_secret_value()) < 32:
+            raise ValueError("SESSION_SECRET must be set (32+ characters) when API_KEYS is set")
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.api_keys)
+
     def queue_for(self, kind: str) -> str:
         return self.task_queues.get(kind, self.default_queue)
 
@@ -114,3 +142,16 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or a clear message and exit status 2 (for the command-line entry points)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']).upper() or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        print(f"taskstream: invalid settings: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from taskstream.settings import Settings, get_settings
+from taskstream.settings import Settings, get_settings, settings_or_exit
 
 
 def api_origin(settings: Settings) -> str:
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or get_settings()
     root = Path(settings.web_root)
     if not (root / "index.html").is_file():
-        raise RuntimeError(f"{root}/index.html not found: build the app (make web-build) first")
+        raise RuntimeError(f"{root}/index.html not found: build the app (make web) first")
     config = (
         "window.TASKSTREAM_CONFIG = " + json.dumps({"apiBaseUrl": api_origin(settings)}) + ";\n"
     )
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
 
 def main() -> int:
-    settings = get_settings()
+    settings = settings_or_exit()
     try:
         app = create_app(settings)
     except RuntimeError as exc:

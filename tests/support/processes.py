@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.waiting import wait_until
+from tests.support.waiting import GiveUp, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -213,7 +213,7 @@ class ApiServer:
 
         def up() -> bool:
             if not self.process.running:
-                raise RuntimeError(f"API exited:\n{self.process.log_tail()}")
+                raise GiveUp(f"API exited:\n{self.process.log_tail()}")
             return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
 
         wait_until(up, 60, message=lambda: f"API to answer\n{self.process.log_tail()}")
@@ -253,7 +253,7 @@ class WebServer:
 
         def up() -> bool:
             if not self.process.running:
-                raise RuntimeError(f"web server exited:\n{self.process.log_tail()}")
+                raise GiveUp(f"web server exited:\n{self.process.log_tail()}")
             return httpx.get(f"{self.url}/config.js", timeout=2).status_code == 200
 
         wait_until(up, 60, message=lambda: f"web server to answer\n{self.process.log_tail()}")

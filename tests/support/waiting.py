@@ -7,6 +7,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class GiveUp(Exception):
+    """Raised by a probe when waiting longer cannot help (the process it waits for exited)."""
+
+
 def wait_until(
     probe: Callable[[], T],
     timeout: float = 30.0,
@@ -21,6 +25,8 @@ def wait_until(
             value = probe()
             if value:
                 return value
+        except GiveUp:
+            raise
         except Exception as exc:  # the thing waited for may fail until it is up
             last_error = exc
         if time.monotonic() > deadline:

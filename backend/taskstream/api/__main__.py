@@ -7,7 +7,7 @@ import sys
 
 import uvicorn
 
-from taskstream.settings import get_settings
+from taskstream.settings import settings_or_exit
 
 
 def port_taken(host: str, port: int) -> bool:
@@ -21,7 +21,7 @@ def port_taken(host: str, port: int) -> bool:
 
 
 def main() -> int:
-    settings = get_settings()
+    settings = settings_or_exit()
     if port_taken(settings.api_host, settings.api_port):
         print(
             f"taskstream: port {settings.api_port} on {settings.api_host} is already in use; "

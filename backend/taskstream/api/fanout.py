@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +37,12 @@ class Frame:
     task_id: str
     final: bool
     data: bytes
+    owner: str = ""
 
     @classmethod
     def of(cls, entry: LogEntry) -> "Frame":
         message = f"id: {entry.id}\nevent: {entry.type}\ndata: {entry.json}\n\n"
-        return cls(key=entry.key, task_id=entry.task_id, final=entry.final, data=message.encode())
+        return cls(entry.key, entry.task_id, entry.final, message.encode(), entry.owner)
 
 
 # A comment line: clients ignore it, proxies see the connection is alive. It has no event id.
@@ -53,8 +54,11 @@ class StreamClosed(Exception):
 
 
 class Subscriber:
-    def __init__(self, task_id: str | None, start: EventId, limit: int) -> None:
+    def __init__(
+        self, task_id: str | None, start: EventId, limit: int, principal: str | None = None
+    ) -> None:
         self.task_id = task_id
+        self.principal = principal
         self.start = start
         self._limit = limit
         self._frames: deque[Frame] = deque()
@@ -114,15 +118,20 @@ class Fanout:
         self._heartbeat_seconds = heartbeat_seconds
         self.position: EventId = ZERO
         self.ready = asyncio.Event()
-        self._everything: set[Subscriber] = set()
+        # Clients of every task, by the principal whose tasks they see (None: everyone's).
+        self._everything: dict[str | None, set[Subscriber]] = {}
         self._by_task: dict[str, set[Subscriber]] = {}
+        self._per_principal: Counter[str | None] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = FanoutStats()
         self.observers: list[Callable[[list[LogEntry]], None]] = []
 
     @property
     def clients(self) -> int:
-        return len(self._everything) + sum(len(subs) for subs in self._by_task.values())
+        return int(sum(self._per_principal.values()))
+
+    def clients_of(self, principal: str | None) -> int:
+        return self._per_principal[principal]
 
     def start(self) -> None:
         self._tasks = [
@@ -139,46 +148,62 @@ class Fanout:
         self._close_all("server shutting down")
 
     def _subscribers(self) -> list[Subscriber]:
-        return [*self._everything, *(sub for subs in self._by_task.values() for sub in subs)]
+        return [
+            *(sub for subs in self._everything.values() for sub in subs),
+            *(sub for subs in self._by_task.values() for sub in subs),
+        ]
 
     def _close_all(self, reason: str) -> None:
         for sub in self._subscribers():
             sub.close(reason)
         self._everything.clear()
         self._by_task.clear()
+        self._per_principal.clear()
 
-    def subscribe(self, task_id: str | None = None) -> Subscriber:
-        """A new client's buffer; it will get every event after `Subscriber.start`."""
-        sub = Subscriber(task_id, self.position, self._buffer_limit)
+    def subscribe(self, task_id: str | None = None, principal: str | None = None) -> Subscriber:
+        """A new client's buffer; it will get every event after `Subscriber.start`.
+
+        `principal`: only that principal's events reach it (None: everyone's).
+        """
+        sub = Subscriber(task_id, self.position, self._buffer_limit, principal)
         if task_id is None:
-            self._everything.add(sub)
+            self._everything.setdefault(principal, set()).add(sub)
         else:
             self._by_task.setdefault(task_id, set()).add(sub)
+        self._per_principal[principal] += 1
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        if sub.task_id is None:
-            self._everything.discard(sub)
+        group = self._by_task if sub.task_id is not None else self._everything
+        key: Any = sub.task_id if sub.task_id is not None else sub.principal
+        subs = group.get(key)
+        if subs is None or sub not in subs:
             return
-        subs = self._by_task.get(sub.task_id)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._by_task[sub.task_id]
+        subs.discard(sub)
+        if not subs:
+            del group[key]
+        self._per_principal[sub.principal] -= 1
+        if self._per_principal[sub.principal] <= 0:
+            del self._per_principal[sub.principal]
 
     def publish(self, frames: list[Frame]) -> None:
         self.position = frames[-1].key
         stats = self.stats
         stats.published += len(frames)
         stats.lag_seconds = max(0.0, time.time() - frames[-1].key[0] / 1000)
-        offered = 0
-        for sub in list(self._everything):
-            if sub.offer(frames):
-                offered += 1
-            else:
-                self._everything.discard(sub)
-                stats.dropped += 1
-        stats.delivered += offered * len(frames)
+        for principal, subs in list(self._everything.items()):
+            # Each principal's share of the batch is picked out once, whatever its client count.
+            mine = frames if principal is None else [f for f in frames if f.owner == principal]
+            if not mine:
+                continue
+            offered = 0
+            for sub in list(subs):
+                if sub.offer(mine):
+                    offered += 1
+                else:
+                    self.unsubscribe(sub)
+                    stats.dropped += 1
+            stats.delivered += offered * len(mine)
         if not self._by_task:
             return
         per_task: dict[str, list[Frame]] = {}

@@ -1,7 +1,15 @@
-"""Refuses request bodies above a size, before anything reads them whole."""
+"""Refuses request bodies above a size, before anything reads them whole.
+
+A `Content-Length` above the limit is refused at once. A body sent without one (chunked) is
+counted as it arrives: once past the limit, a request still unanswered gets `413`, and one whose
+answer has already begun (an event stream does not wait for the body) sees the client as gone,
+so its answer ends instead of failing halfway.
+"""
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+GONE: Message = {"type": "http.disconnect"}
 
 
 class BodySizeLimit:
@@ -18,23 +26,37 @@ class BodySizeLimit:
                 await self._refuse(scope, receive, send)
                 return
         received = 0
+        too_large = False
+        answering = False
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                return GONE
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
+                    if answering:
+                        return GONE
                     raise HTTPException(413, self._detail())
             return message
 
-        await self.app(scope, limited, send)
+        async def watched(message: Message) -> None:
+            nonlocal answering
+            if message["type"] == "http.response.start":
+                answering = True
+            await send(message)
+
+        await self.app(scope, limited, watched)
 
     def _detail(self) -> str:
         return f"the request body is larger than {self.max_bytes} bytes"
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from taskstream.api.problems import problem_response
+        from taskstream.api.problems import problem_response, status_code
 
-        response = problem_response(413, "content_too_large", "Content too large", self._detail())
+        code, title = status_code(413)
+        response = problem_response(413, code, title, self._detail())
         await response(scope, receive, send)

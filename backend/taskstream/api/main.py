@@ -15,7 +15,7 @@ from taskstream.api.dispatch import Dispatcher
 from taskstream.api.fanout import Fanout
 from taskstream.api.limits import BodySizeLimit
 from taskstream.api.metrics import Metrics
-from taskstream.api.routes import events, health, tasks
+from taskstream.api.routes import events, health, session, tasks
 from taskstream.api.routes import kinds as kind_routes
 from taskstream.api.routes import metrics as metrics_routes
 from taskstream.api.service import TaskService
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             kinds=kinds,
             store=store,
             fanout=fanout,
-            tasks=TaskService(store, dispatcher, kinds),
+            tasks=TaskService(store, dispatcher, kinds, settings),
             metrics=metrics,
         )
         fanout.start()
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_credentials=True,  # the session cookie, when the API requires keys
         allow_headers=["Content-Type", "Idempotency-Key", "Last-Event-ID", "Authorization"],
         expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
         max_age=600,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
     problems.install(app, frozenset(kinds.names()))
     app.include_router(health.router)
     app.include_router(kind_routes.router)
+    app.include_router(session.router)
     app.include_router(tasks.build_router(kinds))
     app.include_router(events.router)
     if settings.metrics_enabled:

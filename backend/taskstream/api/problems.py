@@ -2,9 +2,16 @@
 
 The domain's exception tree (`taskstream.errors`), request validation, Starlette's HTTP errors and
 a lost Redis or broker connection each map to a status and a body that names what was wrong.
+
+A body that is not JSON at all is told apart from JSON that does not fit: a `Content-Type` other
+than JSON gets `415`; a body that is not UTF-8 or not JSON, nested too deeply or holding a number
+too long to read gets `422` naming `body` and the problem, as does a string holding a lone
+surrogate (escaped as `\\ud800`, or its bytes sent raw), which no UTF-8 text can carry.
 """
 
+import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -17,11 +24,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
-from taskstream.errors import InvalidRequest, TaskstreamError, Unavailable
+from taskstream.errors import (
+    InvalidRequest,
+    TaskstreamError,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 _LOCATIONS = {"query", "path", "header", "cookie"}
+# RFC 9110's names where Python's `HTTPStatus` still has older ones.
+_TITLES = {413: "Content too large", 422: "Unprocessable content"}
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
 
 
 class FieldError(BaseModel):
@@ -38,6 +55,17 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(None, description="Each invalid input (422 only).")
 
 
+class ProblemResponse(JSONResponse):
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate quoted from the request: keep it escaped
+            return json.dumps(content, separators=(",", ":")).encode()
+
+
 def problem_response(
     status: int,
     code: str,
@@ -47,9 +75,13 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = Problem(type=code, title=title, status=status, detail=detail, errors=errors)
-    return JSONResponse(
-        body.model_dump(exclude_none=True), status, headers=headers, media_type=MEDIA_TYPE
-    )
+    return ProblemResponse(body.model_dump(exclude_none=True), status, headers=headers)
+
+
+def status_code(status: int) -> tuple[str, str]:
+    """The `type` and `title` of a problem that only has a status: `(not_found, Not found)`."""
+    title = _TITLES.get(status) or HTTPStatus(status).phrase.capitalize()
+    return title.lower().replace(" ", "_").replace("-", "_"), title
 
 
 def field_name(loc: tuple[int | str, ...], union_tags: frozenset[str]) -> str:
@@ -62,14 +94,68 @@ def field_name(loc: tuple[int | str, ...], union_tags: frozenset[str]) -> str:
     return ".".join(parts) if parts else "body"
 
 
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _message(kind: str, loc: tuple[Any, ...], error: Any) -> str:
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return f"the body is not valid JSON: {reason}{at}"
+    if loc == ("body",) and kind == "missing":
+        return "the request has no body: send the task as a JSON object"
+    if loc == ("body",) and kind in ("model_attributes_type", "dict_type", "model_type"):
+        return "the body must be a JSON object"
+    if kind == "string_unicode":
+        return "not valid Unicode text: it holds a lone surrogate (U+D800 to U+DFFF)"
+    return str(error.get("msg", ""))
+
+
 def _validation_errors(exc: RequestValidationError, tags: frozenset[str]) -> list[FieldError]:
     errors = []
     for error in exc.errors():
         kind = str(error.get("type", "invalid"))
         loc = tuple(error.get("loc", ()))
-        name = "kind" if kind.startswith("union_tag") else field_name(loc, tags)
-        errors.append(FieldError(field=name, message=str(error.get("msg", "")), type=kind))
+        if kind.startswith("union_tag"):
+            name = "kind"
+        elif kind == "json_invalid":
+            name = "body"
+        else:
+            name = field_name(loc, tags)
+        errors.append(FieldError(field=name, message=_message(kind, loc, error), type=kind))
     return errors
+
+
+def _unreadable_body(cause: BaseException | None) -> FieldError | None:
+    """What made a body that FastAPI could not parse unreadable, if it was the body's content."""
+    if isinstance(cause, UnicodeDecodeError):
+        byte = cause.object[cause.start : cause.start + 1].hex()
+        message = f"the body is not valid UTF-8: byte 0x{byte} at {cause.start} ({cause.reason})"
+        return FieldError(field="body", message=message, type="utf8_invalid")
+    if isinstance(cause, RecursionError):
+        message = "the body's JSON is nested too deeply"
+        return FieldError(field="body", message=message, type="json_too_deep")
+    if isinstance(cause, ValueError):  # an integer of more digits than Python converts
+        message = "the body is not valid JSON: a number in it has too many digits"
+        return FieldError(field="body", message=message, type="json_invalid")
+    return None
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method documented at the request's path (Starlette names only the first route's)."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods = {method.upper() for method in operations if method in _METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods)) or None
+    return None
 
 
 def install(app: FastAPI, union_tags: frozenset[str]) -> None:
@@ -78,24 +164,42 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
         if isinstance(exc, InvalidRequest):
             error = FieldError(field=exc.field or "body", message=exc.detail, type=exc.code)
             return problem_response(exc.status, exc.code, exc.title, exc.detail, [error])
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+        headers = None
+        if isinstance(exc, Unavailable | TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": 'Bearer realm="taskstream"'}
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
         return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers)
 
-    async def validation(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = _validation_errors(exc, union_tags)
+    def invalid(errors: list[FieldError]) -> JSONResponse:
         detail = "; ".join(f"{error.field}: {error.message}" for error in errors)
         return problem_response(422, "validation_error", "Validation failed", detail, errors)
 
+    async def validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_errors(exc, union_tags)
+        content_type = request.headers.get("content-type")
+        body_refused = any(e.field == "body" and e.type != "missing" for e in errors)
+        if body_refused and not _is_json(content_type):
+            sent = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+            detail = f"the body must be JSON, sent with Content-Type: application/json ({sent})"
+            code, title = status_code(415)
+            return problem_response(415, code, title, detail)
+        return invalid(errors)
+
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        phrase = HTTPStatus(exc.status_code).phrase
-        code = phrase.lower().replace(" ", "_").replace("-", "_")
-        detail = exc.detail if isinstance(exc.detail, str) else phrase
-        headers = dict(exc.headers) if exc.headers else None
-        return problem_response(exc.status_code, code, phrase, detail, headers=headers)
+        if exc.status_code == 400 and (unreadable := _unreadable_body(exc.__cause__)):
+            return invalid([unreadable])
+        code, title = status_code(exc.status_code)
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers["Allow"] = allowed
+            detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        return problem_response(exc.status_code, code, title, detail, headers=headers or None)
 
     async def outage(request: Request, exc: Exception) -> JSONResponse:
         log.warning("%s %s: backend unreachable: %s", request.method, request.url.path, exc)
@@ -104,7 +208,7 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
             "unavailable",
             "Service unavailable",
             "Redis does not answer; try again shortly",
-            headers={"Retry-After": str(Unavailable.retry_after)},
+            headers={"Retry-After": "5"},
         )
 
     handlers: dict[Any, Any] = {
@@ -117,6 +221,45 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
     }
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)
+    _document(app)
+
+
+def _document(app: FastAPI) -> None:
+    """Lists in the OpenAPI schema the answers that this layer gives whatever the route: 422 to
+    any operation with parameters or a body, and 413 and 415 to any with a body. FastAPI's own
+    422 entry (`HTTPValidationError`) describes a body this API never sends: it is replaced."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method not in _METHODS:
+                    continue
+                statuses = [413, 415, 422] if "requestBody" in operation else []
+                if operation.get("parameters"):
+                    statuses.append(422)
+                answers = operation.setdefault("responses", {})
+                for status in statuses:
+                    if _FASTAPI_422 in json.dumps(answers.get(str(status))):
+                        del answers[str(status)]
+                    answers.setdefault(str(status), _documented(status))
+        components = schema.get("components", {}).get("schemas", {})
+        if _FASTAPI_422 not in json.dumps(schema.get("paths")):
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _documented(status: int) -> dict[str, Any]:
+    return {
+        "description": HTTPStatus(status).phrase,
+        "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

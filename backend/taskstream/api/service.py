@@ -15,12 +15,14 @@ from taskstream.errors import (
     InvalidRequest,
     TaskFinished,
     TaskNotFound,
+    TooManyRequests,
     TransitionRefused,
 )
 from taskstream.events.ids import new_task_id
 from taskstream.events.models import ErrorInfo, EventDraft, EventType, Task, TaskState
 from taskstream.events.store import EventStore, TaskPage
 from taskstream.kinds import KindRegistry
+from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +33,23 @@ def _fingerprint(kind: str, params: dict[str, Any]) -> str:
 
 
 class TaskService:
-    def __init__(self, store: EventStore, dispatcher: Dispatcher, kinds: KindRegistry) -> None:
+    """Every call names the principal asking (`""` when the API needs no keys): a task is seen,
+    listed and cancelled only by the principal that submitted it."""
+
+    def __init__(
+        self, store: EventStore, dispatcher: Dispatcher, kinds: KindRegistry, settings: Settings
+    ) -> None:
         self._store = store
         self._dispatcher = dispatcher
         self._kinds = kinds
+        self._settings = settings
 
     async def submit(
-        self, kind_name: str, params: BaseModel, idempotency_key: str | None = None
+        self,
+        owner: str,
+        kind_name: str,
+        params: BaseModel,
+        idempotency_key: str | None = None,
     ) -> tuple[Task, bool]:
         """Records the task as queued, then queues it. Returns it and whether it is new."""
         kind = self._kinds.get(kind_name)
@@ -47,12 +59,18 @@ class TaskService:
         task_id = new_task_id()
         if idempotency_key is not None:
             fingerprint = _fingerprint(kind_name, values)
-            claimed = await self._store.claim_idempotency_key(
-                idempotency_key, f"{task_id}:{fingerprint}"
-            )
+            scoped = f"{len(owner)}:{owner}:{idempotency_key}"
+            claimed = await self._store.claim_idempotency_key(scoped, f"{task_id}:{fingerprint}")
             if claimed is not None:
                 return await self._replay(idempotency_key, claimed, fingerprint), False
-        draft = EventDraft(task_id=task_id, kind=kind_name, type=EventType.queued, params=values)
+        await self._check_rate(owner)
+        draft = EventDraft(
+            task_id=task_id,
+            kind=kind_name,
+            type=EventType.queued,
+            params=values,
+            owner=owner or None,
+        )
         appended = await self._store.append(draft)
         try:
             await self._dispatcher.send(kind, task_id, params)
@@ -62,7 +80,7 @@ class TaskService:
             failed = EventDraft(task_id=task_id, kind=kind_name, type=EventType.failed, error=error)
             await self._store.append(failed)
             if idempotency_key is not None:
-                await self._store.release_idempotency_key(idempotency_key)
+                await self._store.release_idempotency_key(scoped)
             raise BrokerUnavailable("the task could not be queued; try again shortly") from exc
         task = Task(
             id=task_id,
@@ -72,8 +90,19 @@ class TaskService:
             created_at=draft.at,
             seq=appended.seq,
             last_event_id=appended.id,
+            owner=owner or None,
         )
         return task, True
+
+    async def _check_rate(self, owner: str) -> None:
+        limit = self._settings.submit_rate_per_minute
+        if limit:
+            count, retry_after = await self._store.count_submission(owner)
+            if count > limit:
+                raise TooManyRequests(
+                    f"more than {limit} submissions a minute; try again in {retry_after} s",
+                    retry_after,
+                )
 
     async def _replay(self, key: str, claimed: str, fingerprint: str) -> Task:
         task_id, _, stored = claimed.partition(":")
@@ -89,24 +118,33 @@ class TaskService:
             )
         return task
 
-    async def get(self, task_id: str) -> Task:
+    async def get(self, task_id: str, owner: str) -> Task:
         task = await self._store.get_task(task_id)
-        if task is None:
-            raise TaskNotFound(task_id)
+        if task is None or (task.owner or "") != owner:
+            raise TaskNotFound(task_id)  # another's task is as good as missing
         return task
 
     async def page(
-        self, state: TaskState | None, kind: str | None, limit: int, cursor: str | None
+        self,
+        owner: str,
+        state: TaskState | None,
+        kind: str | None,
+        limit: int,
+        cursor: str | None,
     ) -> TaskPage:
         if kind is not None and self._kinds.get(kind) is None:
             raise InvalidRequest(
                 f"unknown kind {kind!r}; known: {', '.join(self._kinds.names())}",
                 field="query.kind",
             )
-        return await self._store.list_tasks(state=state, kind=kind, limit=limit, cursor=cursor)
+        only = owner if self._settings.auth_required else None
+        return await self._store.list_tasks(
+            state=state, kind=kind, limit=limit, cursor=cursor, owner=only
+        )
 
-    async def cancel(self, task_id: str) -> Task:
+    async def cancel(self, task_id: str, owner: str) -> Task:
         """Cancels a waiting task at once; asks a running one to stop (it ends within a second)."""
+        await self.get(task_id, owner)
         for _ in range(3):
             state = await self._store.request_cancel(task_id)
             if not state:
@@ -114,12 +152,12 @@ class TaskService:
             if TaskState(state).finished:
                 raise TaskFinished(task_id, state)
             if state == TaskState.running:
-                return await self.get(task_id)
-            task = await self.get(task_id)
+                return await self.get(task_id, owner)
+            task = await self.get(task_id, owner)
             draft = EventDraft(task_id=task_id, kind=task.kind, type=EventType.cancelled)
             try:
                 await self._store.append(draft, {TaskState.queued, TaskState.retrying})
             except TransitionRefused:
                 continue  # it started (or finished) meanwhile: look again
-            return await self.get(task_id)
-        return await self.get(task_id)
+            return await self.get(task_id, owner)
+        return await self.get(task_id, owner)

@@ -9,7 +9,7 @@ from sse_starlette import EventSourceResponse
 __all__ = ["DOC", "HEADERS", "EventSourceResponse", "ensure_ready", "event_stream"]
 
 from taskstream.api.fanout import Fanout
-from taskstream.errors import StoreUnavailable
+from taskstream.errors import StoreUnavailable, TooManyRequests, Unavailable
 from taskstream.settings import Settings
 
 HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
@@ -22,6 +22,18 @@ DOC: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
+
+
+def admit(fanout: Fanout, settings: Settings, principal: str) -> str | None:
+    """Checks the stream limits; returns whose events the stream may carry (None: everyone's)."""
+    viewer = principal if settings.auth_required else None
+    if fanout.clients >= settings.max_streams:
+        raise Unavailable("this server holds as many streams as it may; try another", 5)
+    if viewer is not None and fanout.clients_of(viewer) >= settings.max_streams_per_principal:
+        raise TooManyRequests(
+            f"at most {settings.max_streams_per_principal} open streams per principal", 5
+        )
+    return viewer
 
 
 async def ensure_ready(fanout: Fanout) -> None:

@@ -52,9 +52,14 @@ def _fresh(frames: list[Frame], sent: EventId) -> tuple[list[Frame], EventId]:
 
 
 async def all_events(
-    store: EventStore, fanout: Fanout, last_event_id: str | None, retry_ms: int
+    store: EventStore,
+    fanout: Fanout,
+    last_event_id: str | None,
+    retry_ms: int,
+    viewer: str | None = None,
 ) -> AsyncIterator[bytes]:
-    sub = fanout.subscribe()
+    """`viewer`: the principal whose events are sent (None: everyone's)."""
+    sub = fanout.subscribe(principal=viewer)
     try:
         yield retry_hint(retry_ms)
         sent = sub.start
@@ -71,7 +76,9 @@ async def all_events(
                     entries = await store.read_log(format_event_id(sent), until, PAGE)
                     if not entries:
                         break
-                    yield b"".join(Frame.of(entry).data for entry in entries)
+                    mine = [e for e in entries if viewer is None or e.owner == viewer]
+                    if mine:
+                        yield b"".join(Frame.of(entry).data for entry in mine)
                     sent = entries[-1].key
         while True:
             fresh, sent = _fresh(await sub.next_batch(), sent)
@@ -84,14 +91,19 @@ async def all_events(
 
 
 async def task_events(
-    store: EventStore, fanout: Fanout, task_id: str, last_event_id: str | None, retry_ms: int
+    store: EventStore,
+    fanout: Fanout,
+    task_id: str,
+    last_event_id: str | None,
+    retry_ms: int,
+    viewer: str | None = None,
 ) -> AsyncIterator[bytes]:
     """The task's history (after `last_event_id` if it is one of its events), then live, to its end.
 
     The task's own log keeps its whole history, so an id that is not one of its events simply
     replays from the start; a client keeps the highest `seq` it has seen to ignore repeats.
     """
-    sub = fanout.subscribe(task_id)
+    sub = fanout.subscribe(task_id, principal=viewer)  # the route checked the task is theirs
     try:
         yield retry_hint(retry_ms)
         if last_event_id:

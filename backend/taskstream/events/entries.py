@@ -14,6 +14,7 @@ class LogEntry:
     type: str
     seq: int
     json: str
+    owner: str
 
     @classmethod
     def from_redis(cls, entry_id: str, fields: dict[str, str]) -> "LogEntry":
@@ -27,6 +28,7 @@ class LogEntry:
             type=fields["type"],
             seq=seq,
             json=splice(entry_id, seq, fields["data"]),
+            owner=fields.get("owner", ""),
         )
 
     @property

@@ -31,6 +31,9 @@ class Keys:
     def index_kind(self, kind: str) -> str:
         return f"{self.prefix}tasks:kind:{kind}"
 
+    def index_owner(self, owner: str) -> str:
+        return f"{self.prefix}tasks:owner:{owner}"
+
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"
 

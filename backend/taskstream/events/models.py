@@ -99,6 +99,7 @@ class EventDraft(BaseModel):
     error: ErrorInfo | None = None
     retry_at: datetime | None = None
     worker: str | None = None
+    owner: str | None = Field(None, exclude=True)  # kept with the task, not in the event
 
     @property
     def state(self) -> TaskState:
@@ -152,3 +153,4 @@ class Task(BaseModel):
     seq: int = Field(description="Sequence number of the last event applied.")
     last_event_id: str = Field(description="Log id of the last event applied.")
     worker: str | None = Field(None, description="The worker that ran the latest attempt.")
+    owner: str | None = Field(None, description="Who submitted it (when the API requires keys).")

@@ -25,11 +25,18 @@ from taskstream.settings import Settings
 LIBRARY = """
 local function append_event(state, task_id, maxlen, task_maxlen, etype, data, ttl, prefix, kind,
                             fields)
+  local owner = redis.call('HGET', KEYS[2], 'owner')
+  if not owner then
+    owner = ''
+    for _, field in ipairs(fields) do
+      if field[1] == 'owner' then owner = field[2] end
+    end
+  end
   local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
-    'task', task_id, 'type', etype, 'seq', seq, 'data', data)
+    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', task_maxlen, id,
-    'task', task_id, 'type', etype, 'seq', seq, 'data', data)
+    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
   redis.call('HSET', KEYS[2], 'last_event_id', id)
   local newstate = state
   for _, field in ipairs(fields) do
@@ -47,6 +54,7 @@ local function append_event(state, task_id, maxlen, task_maxlen, etype, data, tt
   if not state then
     redis.call('ZADD', prefix .. 'tasks', 0, task_id)
     redis.call('ZADD', prefix .. 'tasks:kind:' .. kind, 0, task_id)
+    if owner ~= '' then redis.call('ZADD', prefix .. 'tasks:owner:' .. owner, 0, task_id) end
   end
   if state ~= newstate then
     if state then redis.call('ZREM', prefix .. 'tasks:state:' .. state, task_id) end

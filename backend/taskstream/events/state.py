@@ -36,6 +36,7 @@ def state_fields(draft: EventDraft) -> dict[str, str]:
                 "attempts": "0",
                 "cancel_requested": "0",
                 "dispatch": "1",
+                "owner": draft.owner or "",
             }
         case EventType.started:
             fields |= {

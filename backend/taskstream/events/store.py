@@ -86,9 +86,17 @@ class EventStore:
         return str(await self._request_cancel(keys=[self.keys.task(task_id)]))
 
     async def list_tasks(
-        self, *, state: TaskState | None, kind: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        state: TaskState | None,
+        kind: str | None,
+        limit: int,
+        cursor: str | None,
+        owner: str | None = None,
     ) -> TaskPage:
-        if state is not None:
+        if owner is not None:
+            index = self.keys.index_owner(owner)
+        elif state is not None:
             index = self.keys.index_state(state)
         elif kind is not None:
             index = self.keys.index_kind(kind)
@@ -120,7 +128,11 @@ class EventStore:
                     gone.append(task_id)
                     continue
                 task = task_from_hash(raw)
-                if (kind is None or task.kind == kind) and (state is None or task.state == state):
+                if (
+                    (kind is None or task.kind == kind)
+                    and (state is None or task.state == state)
+                    and (owner is None or task.owner == owner)
+                ):
                     items.append(task)
                     if len(items) == limit:
                         break
@@ -180,6 +192,17 @@ class EventStore:
             return None
         existing = await self.redis.get(name)
         return None if existing is None else str(existing)
+
+    async def count_submission(self, owner: str, window: int = 60) -> tuple[int, int]:
+        """Counts a submission in the owner's current window: (count so far, seconds left)."""
+        now = int(time.time())
+        start = now - now % window
+        name = f"{self.keys.prefix}rate:{owner}:{start}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window + 1)
+            count, _ = await pipe.execute()
+        return int(count), start + window - now
 
     async def release_idempotency_key(self, key: str) -> None:
         await self.redis.delete(self.keys.idempotency(key))

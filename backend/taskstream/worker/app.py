@@ -13,7 +13,7 @@ from taskstream.broker import celery_task_name, make_celery
 from taskstream.events.connection import sync_redis
 from taskstream.events.store import SyncEventStore
 from taskstream.kinds import KindRegistry, TaskKind, load
-from taskstream.settings import Settings, get_settings
+from taskstream.settings import Settings, settings_or_exit
 from taskstream.worker.heartbeat import Heartbeat, identity
 from taskstream.worker.runner import Runner
 
@@ -51,5 +51,6 @@ def create_app(settings: Settings, kinds: KindRegistry) -> Celery:
     return app
 
 
-logging.basicConfig(level=get_settings().log_level)
-app = create_app(get_settings(), load(get_settings().task_kind_modules))
+_settings = settings_or_exit()
+logging.basicConfig(level=_settings.log_level)
+app = create_app(_settings, load(_settings.task_kind_modules))

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from taskstream.api import sse, streams
+from taskstream.api.auth import PrincipalDep
 from taskstream.api.deps import FanoutDep, SettingsDep, StoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.routes.tasks import TaskId
@@ -25,21 +26,24 @@ LastEventIdQuery = Annotated[
     "/events",
     summary="Every event, live",
     response_class=sse.EventSourceResponse,
-    responses={**sse.DOC, **responses(503)},
+    responses={**sse.DOC, **responses(401, 429, 503)},
 )
 async def all_events(
     store: StoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> sse.EventSourceResponse:
-    """Every event as it happens. With `Last-Event-ID` (or `?last_event_id=`) it first sends
-    exactly the events after that id. An id that is malformed, unknown or older than the log
-    retains gets a `reset` event instead: refetch the tasks over REST, then follow the stream."""
+    """Every event as it happens (of the caller's own tasks, when the API requires keys). With
+    `Last-Event-ID` (or `?last_event_id=`) it first sends exactly the events after that id. An id
+    that is malformed, unknown or older than the log retains gets a `reset` event instead:
+    refetch the tasks over REST, then follow the stream."""
+    viewer = sse.admit(fanout, settings, principal)
     await sse.ensure_ready(fanout)
     resume = last_event_id_header or last_event_id
-    body = streams.all_events(store, fanout, resume, settings.sse_retry_ms)
+    body = streams.all_events(store, fanout, resume, settings.sse_retry_ms, viewer)
     return sse.event_stream(body, settings)
 
 
@@ -47,7 +51,7 @@ async def all_events(
     "/tasks/{task_id}/events",
     summary="One task's events, from its first, until it ends",
     response_class=sse.EventSourceResponse,
-    responses={**sse.DOC, **responses(404, 422, 503)},
+    responses={**sse.DOC, **responses(401, 404, 422, 429, 503)},
 )
 async def task_events(
     task_id: TaskId,
@@ -55,12 +59,14 @@ async def task_events(
     store: StoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> sse.EventSourceResponse:
     """The task's whole history, then its live events; the stream ends after its final event."""
-    await tasks.get(task_id)
+    await tasks.get(task_id, principal)
+    viewer = sse.admit(fanout, settings, principal)
     await sse.ensure_ready(fanout)
     resume = last_event_id_header or last_event_id
-    body = streams.task_events(store, fanout, task_id, resume, settings.sse_retry_ms)
+    body = streams.task_events(store, fanout, task_id, resume, settings.sse_retry_ms, viewer)
     return sse.event_stream(body, settings)

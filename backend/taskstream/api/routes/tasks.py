@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
+from taskstream.api.auth import PrincipalDep
 from taskstream.api.deps import MetricsDep, StoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
@@ -30,12 +31,13 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     async def submit(
         body: TaskRequest,
         tasks: TasksDep,
+        principal: PrincipalDep,
         response: Response,
         metrics: MetricsDep,
         idempotency_key: IdempotencyKey = None,
     ) -> Task:
         """Queues a task of a declared kind. Its events follow on `/api/events`."""
-        task, created = await tasks.submit(body.kind, body.params, idempotency_key)
+        task, created = await tasks.submit(principal, body.kind, body.params, idempotency_key)
         if metrics is not None and created:
             metrics.submissions.labels(body.kind).inc()
         response.headers["Location"] = f"/api/tasks/{task.id}"
@@ -56,7 +58,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         response_model=Task,
         summary="Submit a task",
         responses={
-            **responses(409, 413, 422, 503),
+            **responses(401, 409, 413, 422, 429, 503),
             202: {
                 "description": "Accepted: queued",
                 "headers": {"Location": {"schema": {"type": "string"}}},
@@ -73,6 +75,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     async def list_tasks(
         tasks: TasksDep,
         store: StoreDep,
+        principal: PrincipalDep,
         state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
         kind: Annotated[
             str | None, Query(description="Only tasks of this kind.", max_length=40)
@@ -84,26 +87,26 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         ] = None,
     ) -> TaskPage:
         position = await store.last_event_id()
-        page = await tasks.page(state, kind, limit, cursor)
+        page = await tasks.page(principal, state, kind, limit, cursor)
         return TaskPage(items=page.items, next_cursor=page.next_cursor, last_event_id=position)
 
     @router.get(
         "/{task_id}", summary="Read a task", response_model=Task, responses=responses(404, 422, 503)
     )
-    async def get_task(task_id: TaskId, tasks: TasksDep) -> Task:
-        return await tasks.get(task_id)
+    async def get_task(task_id: TaskId, tasks: TasksDep, principal: PrincipalDep) -> Task:
+        return await tasks.get(task_id, principal)
 
     @router.post(
         "/{task_id}/cancel",
         summary="Cancel a task",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Task,
-        responses=responses(404, 409, 422, 503),
+        responses=responses(401, 404, 409, 422, 503),
     )
-    async def cancel_task(task_id: TaskId, tasks: TasksDep) -> Task:
+    async def cancel_task(task_id: TaskId, tasks: TasksDep, principal: PrincipalDep) -> Task:
         """A queued or retrying task ends `cancelled` at once. A running one is asked to stop:
         the answer shows `cancel_requested`, and its `cancelled` event follows within a second.
         A finished task answers 409."""
-        return await tasks.cancel(task_id)
+        return await tasks.cancel(task_id, principal)
 
     return router

@@ -1,0 +1,78 @@
+"""Who is asking: an optional API-key mode that maps each key to a principal.
+
+Programs send `Authorization: Bearer <key>`. Browsers cannot put a header on an `EventSource`,
+so a page trades the key once for a session cookie (`POST /api/session`): HttpOnly (scripts never
+read it), SameSite=Strict (other sites' pages cannot send it), signed with SESSION_SECRET and
+expiring after SESSION_TTL_SECONDS. No secret ever travels in a URL, so none lands in an access
+log. With no API_KEYS configured everyone is the same anonymous principal and sees every task.
+"""
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from taskstream.errors import Unauthorized
+from taskstream.settings import Settings
+
+COOKIE = "taskstream_session"
+ANONYMOUS = ""  # the principal of every request when no keys are configured
+
+
+def principal_for_key(settings: Settings, key: str) -> str | None:
+    for known, principal in settings.api_keys.items():
+        if hmac.compare_digest(known.encode(), key.encode()):
+            return principal
+    return None
+
+
+def _signature(secret: str, payload: str) -> str:
+    digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def issue_session(settings: Settings, principal: str, now: float | None = None) -> str:
+    expires = int((now or time.time()) + settings.session_ttl_seconds)
+    payload = base64.urlsafe_b64encode(f"{principal}|{expires}".encode()).decode().rstrip("=")
+    return f"{payload}.{_signature(settings.session_secret.get_secret_value(), payload)}"
+
+
+def read_session(settings: Settings, cookie: str, now: float | None = None) -> str | None:
+    payload, _, signature = cookie.partition(".")
+    expected = _signature(settings.session_secret.get_secret_value(), payload)
+    if not signature or not hmac.compare_digest(signature, expected):
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+        principal, _, expires = decoded.rpartition("|")
+        if int(expires) < (now or time.time()):
+            return None
+    except ValueError:
+        return None
+    return principal if principal in settings.api_keys.values() else None
+
+
+def authenticate(request: Request) -> str:
+    settings: Settings = request.app.state.services.settings
+    if not settings.auth_required:
+        return ANONYMOUS
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() == "bearer" and key:
+        principal = principal_for_key(settings, key.strip())
+        if principal is None:
+            raise Unauthorized("the API key is not valid")
+        return principal
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        principal = read_session(settings, cookie)
+        if principal is not None:
+            return principal
+        raise Unauthorized("the session has expired: sign in again")
+    raise Unauthorized("send an API key (Authorization: Bearer <key>) or sign in")
+
+
+PrincipalDep = Annotated[str, Depends(authenticate)]
