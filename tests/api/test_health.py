@@ -3,6 +3,7 @@
 import httpx
 
 from tests.conftest import StackFactory
+from tests.support.processes import ApiServer
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
@@ -38,3 +39,20 @@ def test_readiness_follows_redis_down_and_back(make_stack: StackFactory) -> None
         task = private.submit("add", x=20, y=22)
         stream.wait_for(lambda ms: any(m.event == "succeeded" for m in ms), 60)
     assert private.task(task["id"])["result"] == 42
+
+
+def test_redis_with_a_password(make_stack: StackFactory) -> None:
+    private = make_stack(redis_password="p4ss-w0rd-of-some-length")
+    task = private.submit("add", x=1, y=2)
+    assert private.wait_state(task["id"], "succeeded")["result"] == 3
+    # without the password Redis refuses, and the API says it is not ready rather than crash
+    intruder = ApiServer(
+        f"redis://127.0.0.1:{private.redis.port}/0", private.directory, name="nopw"
+    )
+    intruder.start()
+    try:
+        response = httpx.get(f"{intruder.url}/readyz", timeout=10)
+        assert response.status_code == 503
+        assert response.json()["redis"] is False
+    finally:
+        intruder.stop()

@@ -85,10 +85,13 @@ class Process:
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, *, appendonly: bool = False, password: str | None = None
+    ) -> None:
         self.port = free_port()
         self.data_dir = data_dir
         self.appendonly = appendonly
+        self.password = password
         data_dir.mkdir(parents=True, exist_ok=True)
         binary = shutil.which("redis-server")
         if binary is None:
@@ -108,17 +111,22 @@ class RedisServer:
             "--stream-node-max-entries",
             "10",
         ]
+        if password:
+            args += ["--requirepass", password]
         self.process = Process(f"redis-{self.port}", args, data_dir, {})
         self._client: redis.Redis | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def client(self) -> "redis.Redis":
         """One client for the tests' own look at Redis, closed when the server stops."""
         if self._client is None:
-            self._client = redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+            self._client = redis.Redis(
+                port=self.port, password=self.password, decode_responses=True, socket_timeout=5
+            )
         return self._client
 
     def start(self) -> "RedisServer":

@@ -19,9 +19,12 @@ class Stack:
         api_env: Mapping[str, str] | None = None,
         worker_env: Mapping[str, str] | None = None,
         appendonly: bool = False,
+        redis_password: str | None = None,
     ) -> None:
         self.directory = directory
-        self.redis = RedisServer(directory / "redis", appendonly=appendonly)
+        self.redis = RedisServer(
+            directory / "redis", appendonly=appendonly, password=redis_password
+        )
         self.worker = Worker(self.redis.url, directory, env=worker_env)
         self.api = ApiServer(self.redis.url, directory, env=api_env)
         self.http = httpx.Client(base_url=self.api.url, timeout=15)

@@ -90,7 +90,7 @@ def test_a_task_whose_workers_keep_dying_fails_with_the_reason(make_stack: Stack
     started = running_attempt(stack, task["id"])
     for child in children(int(started["worker"].rsplit("/", 1)[1])):
         os.kill(child, signal.SIGKILL)
-    final = stack.wait_state(task["id"], "failed", timeout=60)
+    final = stack.wait_state(task["id"], "failed", timeout=120)
     assert final["error"]["type"] == "WorkerLost"
     assert "giving up" in final["error"]["message"]
     wait_until(lambda: not stack.redis.client().zcard("ts:tasks:state:running"), 10)

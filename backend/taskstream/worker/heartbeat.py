@@ -9,6 +9,10 @@ A worker is named by its Celery node name and its main process id, so a worker r
 the same name is not mistaken for the one that was lost.
 """
 
+# Imported here, before the heartbeat thread runs: the thread's first connection would otherwise
+# import the IDNA codec (socket.getaddrinfo needs it) while the pool forks, and a child forked
+# while that module's import lock is held deadlocks on its own first connection.
+import encodings.idna  # noqa: F401
 import logging
 import os
 import threading
