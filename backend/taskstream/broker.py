@@ -2,9 +2,18 @@
 
 Messages carry a task id and a dispatch number, in JSON: the task's kind is the Celery task's
 name and its params are read from the task state, so nothing but declared kinds can ever run.
+
+The API does not publish through kombu. It builds the message with Celery's own `as_task_v2`,
+wraps it as kombu's Redis transport does (`message`), and the same Lua script that records the
+task as queued pushes it onto the queue's list. So a task is never recorded without its message
+nor queued without its record, and a submission costs one round trip to Redis, never blocking the
+event loop. `tests/test_broker.py` holds this to what kombu itself publishes.
 """
 
+import base64
+import json
 import math
+import uuid
 from typing import Any
 
 from celery import Celery
@@ -58,6 +67,44 @@ def make_celery(settings: Settings, kinds: KindRegistry) -> Celery:
         enable_utc=True,
     )
     return app
+
+
+def message(
+    app: Celery,
+    settings: Settings,
+    kind: TaskKind[Any],
+    task_id: str,
+    soft_limit: float,
+    dispatch: int = 1,
+) -> tuple[str, str]:
+    """The queue's Redis list and the JSON message that runs `task_id`, as kombu would push it."""
+    queue = settings.queue_for(kind.name)
+    task = app.amqp.as_task_v2(
+        task_id,
+        celery_task_name(kind.name),
+        args=(task_id, dispatch),
+        argsrepr=repr([task_id, dispatch]),  # as `send_task` writes it, from a list
+        ignore_result=None,  # type: ignore[arg-type]  # the task decides, as with `send_task`
+        time_limit=math.ceil(kind.max_time_limit + 15),
+        soft_time_limit=math.ceil(soft_limit),
+        origin="taskstream",
+    )
+    body = json.dumps(task.body).encode()
+    envelope = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": task.headers,
+        "properties": {
+            **task.properties,
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return queue, json.dumps(envelope)
 
 
 def send(

@@ -12,8 +12,7 @@ TaskstreamError                  500 (never raised on purpose)
 │   └── IdempotencyInProgress    409  idempotency_in_progress
 ├── TooManyRequests              429  too_many_requests (with Retry-After)
 └── Unavailable                  503  unavailable (with Retry-After)
-    ├── StoreUnavailable         Redis did not answer
-    └── BrokerUnavailable        the task could not be queued
+    └── StoreUnavailable         Redis did not answer
 """
 
 from typing import ClassVar
@@ -113,7 +112,3 @@ class Unavailable(TaskstreamError):
 
 class StoreUnavailable(Unavailable):
     title = "Event store unavailable"
-
-
-class BrokerUnavailable(Unavailable):
-    title = "Task broker unavailable"

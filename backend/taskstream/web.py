@@ -21,17 +21,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskstream.settings import Settings, get_settings, settings_or_exit
 
 
-def api_origin(settings: Settings) -> str:
+def api_origin(settings: Settings, page_host: str | None) -> str:
+    """Where the page finds the API: API_PUBLIC_URL, else the API's port on the host name the
+    browser used for the page (so `localhost` pages call `localhost`: same site, and the session
+    cookie flows; `127.0.0.1` pages call `127.0.0.1`)."""
     if settings.api_public_url:
         return settings.api_public_url.rstrip("/")
-    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    host = page_host or settings.api_host
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
     return f"http://{host}:{settings.api_port}"
 
 
-def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+def security_headers(api: str) -> list[tuple[bytes, bytes]]:
     policy = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self' {api_origin(settings)}; object-src 'none'; base-uri 'self'; "
+        f"connect-src 'self' {api}; object-src 'none'; base-uri 'self'; "
         "form-action 'self'; frame-ancestors 'none'"
     )
     return [
@@ -42,15 +49,23 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     ]
 
 
+def _page_host(scope: Scope) -> str | None:
+    if scope["type"] != "http" or not any(name == b"host" for name, _ in scope["headers"]):
+        return None
+    return Request(scope).url.hostname
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.headers = headers
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = security_headers(api_origin(self.settings, _page_host(scope)))
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -61,12 +76,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     root = Path(settings.web_root)
     if not (root / "index.html").is_file():
         raise RuntimeError(f"{root}/index.html not found: build the app (make web) first")
-    config = (
-        "window.TASKSTREAM_CONFIG = " + json.dumps({"apiBaseUrl": api_origin(settings)}) + ";\n"
-    )
 
     async def config_js(request: Request) -> Response:
-        return Response(config, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+        config = {"apiBaseUrl": api_origin(settings, request.url.hostname)}
+        return Response(
+            f"window.TASKSTREAM_CONFIG = {json.dumps(config)};\n",
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     app = Starlette(
         routes=[
@@ -74,7 +91,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Mount("/", StaticFiles(directory=root, html=True)),
         ]
     )
-    return SecurityHeaders(app, security_headers(settings))
+    return SecurityHeaders(app, settings)
 
 
 def main() -> int:

@@ -34,9 +34,18 @@ def _signature(secret: str, payload: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def issue_session(settings: Settings, principal: str, now: float | None = None) -> str:
-    expires = int((now or time.time()) + settings.session_ttl_seconds)
-    payload = base64.urlsafe_b64encode(f"{principal}|{expires}".encode()).decode().rstrip("=")
+def _key_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def issue_session(settings: Settings, key: str, now: float | None = None) -> str:
+    """A session for the principal of `key`, which must be valid. It names the key (by a hash),
+    so removing the key from API_KEYS ends the sessions it opened."""
+    principal = principal_for_key(settings, key)
+    assert principal is not None
+    expires = int((time.time() if now is None else now) + settings.session_ttl_seconds)
+    raw = f"{_key_id(key)}|{expires}|{principal}"
+    payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
     return f"{payload}.{_signature(settings.session_secret.get_secret_value(), payload)}"
 
 
@@ -47,12 +56,15 @@ def read_session(settings: Settings, cookie: str, now: float | None = None) -> s
         return None
     try:
         decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
-        principal, _, expires = decoded.rpartition("|")
-        if int(expires) < (now or time.time()):
+        key_id, expires, principal = decoded.split("|", 2)
+        if int(expires) < (time.time() if now is None else now):
             return None
     except ValueError:
         return None
-    return principal if principal in settings.api_keys.values() else None
+    for key, owner in settings.api_keys.items():
+        if owner == principal and hmac.compare_digest(_key_id(key), key_id):
+            return principal
+    return None
 
 
 def authenticate(request: Request) -> str:

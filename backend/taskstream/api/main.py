@@ -11,7 +11,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from taskstream import __version__
 from taskstream.api import problems
 from taskstream.api.deps import Services
-from taskstream.api.dispatch import Dispatcher
 from taskstream.api.fanout import Fanout
 from taskstream.api.limits import BodySizeLimit
 from taskstream.api.metrics import Metrics
@@ -52,7 +51,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             settings.client_buffer_events,
             settings.keepalive_seconds,
         )
-        dispatcher = Dispatcher(make_celery(settings, kinds), settings)
+        celery = make_celery(settings, kinds)
         metrics = Metrics(fanout) if settings.metrics_enabled else None
         if metrics is not None:
             fanout.observers.append(metrics.observe)
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             kinds=kinds,
             store=store,
             fanout=fanout,
-            tasks=TaskService(store, dispatcher, kinds, settings),
+            tasks=TaskService(store, celery, kinds, settings),
             metrics=metrics,
         )
         fanout.start()
@@ -72,7 +71,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             yield
         finally:
             await fanout.stop()
-            dispatcher.close()
+            celery.close()
             await reader.aclose()
             await client.aclose()
 

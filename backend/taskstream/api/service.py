@@ -1,15 +1,16 @@
 """What the task routes do, over the event store and the dispatcher: submit, read, cancel."""
 
+import contextlib
 import hashlib
 import json
-import logging
 from typing import Any
 
+from celery import Celery
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
-from taskstream.api.dispatch import Dispatcher
+from taskstream import broker
 from taskstream.errors import (
-    BrokerUnavailable,
     IdempotencyInProgress,
     IdempotencyKeyReused,
     InvalidRequest,
@@ -19,12 +20,10 @@ from taskstream.errors import (
     TransitionRefused,
 )
 from taskstream.events.ids import new_task_id
-from taskstream.events.models import ErrorInfo, EventDraft, EventType, Task, TaskState
+from taskstream.events.models import EventDraft, EventType, Task, TaskState
 from taskstream.events.store import EventStore, TaskPage
 from taskstream.kinds import KindRegistry
 from taskstream.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def _fingerprint(kind: str, params: dict[str, Any]) -> str:
@@ -37,10 +36,10 @@ class TaskService:
     listed and cancelled only by the principal that submitted it."""
 
     def __init__(
-        self, store: EventStore, dispatcher: Dispatcher, kinds: KindRegistry, settings: Settings
+        self, store: EventStore, celery: Celery, kinds: KindRegistry, settings: Settings
     ) -> None:
         self._store = store
-        self._dispatcher = dispatcher
+        self._celery = celery  # only to build messages: the API never connects to the broker
         self._kinds = kinds
         self._settings = settings
 
@@ -71,17 +70,17 @@ class TaskService:
             params=values,
             owner=owner or None,
         )
-        appended = await self._store.append(draft)
+        queued = broker.message(
+            self._celery, self._settings, kind, task_id, kind.time_limit(params)
+        )
         try:
-            await self._dispatcher.send(kind, task_id, params)
-        except Exception as exc:
-            log.exception("could not queue task %s", task_id)
-            error = ErrorInfo(type="EnqueueFailed", message=f"the broker refused the task: {exc}")
-            failed = EventDraft(task_id=task_id, kind=kind_name, type=EventType.failed, error=error)
-            await self._store.append(failed)
+            # The queued event, the task's state and the Celery message, in one step.
+            appended = await self._store.append(draft, enqueue=queued)
+        except BaseException:
             if idempotency_key is not None:
-                await self._store.release_idempotency_key(scoped)
-            raise BrokerUnavailable("the task could not be queued; try again shortly") from exc
+                with contextlib.suppress(RedisError, OSError):
+                    await self._store.release_idempotency_key(scoped)
+            raise
         task = Task(
             id=task_id,
             kind=kind_name,

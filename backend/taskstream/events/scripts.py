@@ -68,8 +68,9 @@ end
 
 # ARGV: task id, log maxlen, task log maxlen, event type, event JSON, allowed prior states
 #       (comma list; "" = the task must not exist yet), seconds to keep the task after this,
-#       key prefix, kind, a token naming this append, the number K of expected field values,
-#       K field/value pairs that must match the stored ones, then field/value pairs to set.
+#       key prefix, kind, a token naming this append, a queue message to push on KEYS[4] along
+#       with the event ("" for none), the number K of expected field values, K field/value pairs
+#       that must match the stored ones, then field/value pairs to set.
 # Returns {1, event id, seq, cancel requested} or {0, current state or ""}. An append whose
 # token is the task's last one already happened (its reply was lost): its result comes back.
 APPEND = (
@@ -86,14 +87,15 @@ if allowed == '' then
 elseif not state or not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
   return {0, state or ''}
 end
-local expected = tonumber(ARGV[11])
-for i = 12, 11 + 2 * expected, 2 do
+local expected = tonumber(ARGV[12])
+for i = 13, 12 + 2 * expected, 2 do
   if (redis.call('HGET', KEYS[2], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, state} end
 end
 local fields = {{'token', ARGV[10]}}
-for i = 12 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 13 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
 local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7],
   ARGV[8], ARGV[9], fields)
+if ARGV[11] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[11]) end
 return {1, id, seq, redis.call('HGET', KEYS[2], 'cancel_requested') or '0'}
 """
 )
@@ -155,8 +157,10 @@ def append_args(
     allowed: Iterable[TaskState] | None = None,
     expect: Mapping[str, str] | None = None,
     changes: Mapping[str, str] | None = None,
+    enqueue: tuple[str, str] | None = None,
 ) -> tuple[list[str], list[str | int]]:
-    """`expect`: stored values the append requires; `changes`: more fields to set (`+n`, `?n`)."""
+    """`expect`: stored values the append requires; `changes`: more fields to set (`+n`, `?n`);
+    `enqueue`: a queue's list and a message to push onto it in the same step."""
     states = ALLOWED_BEFORE[draft.type] if allowed is None else frozenset(allowed)
     args: list[str | int] = [
         draft.task_id,
@@ -169,13 +173,15 @@ def append_args(
         keys.prefix,
         draft.kind,
         secrets.token_hex(8),
+        enqueue[1] if enqueue else "",
         len(expect or {}),
     ]
     for name, value in (expect or {}).items():
         args += [name, value]
     for name, value in {**state_fields(draft), **(changes or {})}.items():
         args += [name, value]
-    return [keys.events, keys.task(draft.task_id), keys.task_events(draft.task_id)], args
+    queue = [enqueue[0]] if enqueue else []
+    return [keys.events, keys.task(draft.task_id), keys.task_events(draft.task_id), *queue], args
 
 
 def parse_append_reply(draft: EventDraft, reply: list[str | int]) -> "Appended":

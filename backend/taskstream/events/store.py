@@ -72,9 +72,13 @@ class EventStore:
         self._request_cancel = client.register_script(REQUEST_CANCEL)
 
     async def append(
-        self, draft: EventDraft, allowed: Iterable[TaskState] | None = None
+        self,
+        draft: EventDraft,
+        allowed: Iterable[TaskState] | None = None,
+        enqueue: tuple[str, str] | None = None,
     ) -> Appended:
-        keys, args = append_args(self.keys, self.settings, draft, allowed)
+        """Appends `draft`; with `enqueue` (a queue and a message) also queues it, atomically."""
+        keys, args = append_args(self.keys, self.settings, draft, allowed, enqueue=enqueue)
         return parse_append_reply(draft, await self._append(keys=keys, args=args))
 
     async def get_task(self, task_id: str) -> Task | None:
@@ -254,8 +258,9 @@ class SyncEventStore:
         allowed: Iterable[TaskState] | None = None,
         expect: Mapping[str, str] | None = None,
         changes: Mapping[str, str] | None = None,
+        enqueue: tuple[str, str] | None = None,
     ) -> Appended:
-        keys, args = append_args(self.keys, self.settings, draft, allowed, expect, changes)
+        keys, args = append_args(self.keys, self.settings, draft, allowed, expect, changes, enqueue)
         reply = self._patiently(lambda: self._append(keys=keys, args=args))
         return parse_append_reply(draft, reply)
 

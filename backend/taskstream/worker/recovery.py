@@ -36,7 +36,9 @@ def record_lost(
     limit: int,
     *,
     redispatch: bool,
+    enqueue: tuple[str, str] | None = None,
 ) -> bool:
+    """`enqueue`: the next dispatch's message, queued in the same step as the loss is recorded."""
     """Records that `worker` was lost during attempt `attempts`; True if the task runs again."""
     message = f"worker {worker or 'unknown'} was lost during attempt {attempts}"
     give_up = lost >= limit
@@ -54,7 +56,7 @@ def record_lost(
     if redispatch and not give_up:
         changes["+dispatch"] = "1"
     expect = {"worker": worker, "attempts": str(attempts)}
-    store.append(draft, {TaskState.running}, expect, changes)
+    store.append(draft, {TaskState.running}, expect, changes, enqueue=None if give_up else enqueue)
     log.warning("task %s: %s", task_id, message)
     return not give_up
 
@@ -80,8 +82,16 @@ class Sweeper:
             if task.worker in live:
                 continue
             kind = self._kinds.get(task.kind)
+            enqueue = None
+            if kind is not None:
+                stored = self._store.get_task(task.id)
+                params: dict[str, Any] = stored.params if stored else {}
+                soft_limit = kind.time_limit(kind.params.model_validate(params))
+                enqueue = broker.message(
+                    self._app, self._settings, kind, task.id, soft_limit, task.dispatch + 1
+                )
             try:
-                again = record_lost(
+                record_lost(
                     self._store,
                     task.id,
                     task.kind,
@@ -90,13 +100,9 @@ class Sweeper:
                     task.lost,
                     self._settings.worker_lost_retries,
                     redispatch=True,
+                    enqueue=enqueue,
                 )
             except TransitionRefused:
                 continue  # another sweeper, or the attempt itself, got there first
             resolved += 1
-            if again and kind is not None:
-                stored = self._store.get_task(task.id)
-                params: dict[str, Any] = stored.params if stored else {}
-                soft_limit = kind.time_limit(kind.params.model_validate(params))
-                broker.send(self._app, self._settings, kind, task.id, soft_limit, task.dispatch + 1)
         return resolved

@@ -40,7 +40,7 @@ async def sign_in(body: SignIn, settings: SettingsDep, response: Response) -> No
         raise Unauthorized("the API key is not valid")
     response.set_cookie(
         COOKIE,
-        issue_session(settings, principal),
+        issue_session(settings, body.api_key),
         max_age=settings.session_ttl_seconds,
         path="/api",
         httponly=True,
