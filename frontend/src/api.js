@@ -6,6 +6,9 @@
  * one kind of failure whether the server answered 4xx/5xx, the network failed (status 0,
  * type "network_error"), the request timed out ("timeout") or the answer was not JSON
  * ("bad_response").
+ *
+ * Every request carries credentials, so the session cookie (set by `signIn` when the API requires
+ * keys) flows to an API on another origin too; the cookie itself is HttpOnly and never read here.
  */
 
 export class ApiError extends Error {
@@ -35,7 +38,12 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
   async function request(method, path, { body, headers = {} } = {}) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
-    const init = { method, headers: { Accept: "application/json", ...headers }, signal: controller.signal };
+    const init = {
+      method,
+      headers: { Accept: "application/json", ...headers },
+      credentials: "include",
+      signal: controller.signal,
+    };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers["Content-Type"] = "application/json";
@@ -50,6 +58,7 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
     }
     const payload = await readBody(response);
     if (!response.ok) throw new ApiError(response.status, problemFrom(response, payload));
+    if (response.status === 204) return null;
     if (payload.kind !== "json") {
       throw new ApiError(response.status, {
         type: "bad_response",
@@ -75,6 +84,12 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
       }),
     cancelTask: (id) => request("POST", `/api/tasks/${encodeURIComponent(id)}/cancel`),
     eventsUrl: (lastEventId) => url(`/api/events${query({ last_event_id: lastEventId })}`),
+
+    /** `{ auth_required, principal }`: whether the API needs a key, and who this browser is. */
+    getSession: () => request("GET", "/api/session"),
+    /** Trades an API key for the session cookie (204). The key is sent once and kept nowhere. */
+    signIn: (apiKey) => request("POST", "/api/session", { body: { api_key: apiKey } }),
+    signOut: () => request("DELETE", "/api/session"),
 
     /**
      * The newest tasks, following next_cursor until `cap` tasks. `resumeEventId` is the log's

@@ -3,9 +3,17 @@
  * calls and store changes. Knows neither the DOM nor EventSource: both come in as collaborators,
  * so the whole flow can be driven by tests.
  *
- * Load order: kinds and tasks are fetched in parallel; the stream opens once the task snapshot is
- * in, resuming after it, so no event between the fetch and the stream is missed. A failed load is
- * retried with backoff (and at once when the browser comes back online); the UI says so meanwhile.
+ * Load order: the session comes first (`GET /api/session`). When the API needs a key and this
+ * browser has no session, the sign-in panel is shown and nothing else is asked for; otherwise (or
+ * once signed in) kinds and tasks are fetched in parallel, and the stream opens once the task
+ * snapshot is in, resuming after it, so no event between the fetch and the stream is missed. A
+ * failed load is retried with backoff (and at once when the browser comes back online); the UI
+ * says so meanwhile.
+ *
+ * Sessions: the API key goes straight from the sign-in handler to `api.signIn` and is kept
+ * nowhere (the browser keeps an HttpOnly cookie instead). Signing out, or any 401 later on (the
+ * session expired), stops the stream, forgets every task and shows the sign-in panel again. Each
+ * session has an epoch: answers to requests of an earlier session are dropped, not applied.
  */
 
 import { fieldsFromSchema, serverErrorsToFields, validate, validateField } from "./schema-form.js";
@@ -15,6 +23,8 @@ import { FORM_FOCUS } from "./store.js";
 
 const NOTE_LIFETIME_MS = 8000;
 const TICK_MS = 1000;
+export const SESSION_ENDED_NOTE = "Your session has ended; sign in again.";
+export const SIGNED_OUT_NOTE = "You have signed out.";
 
 export function createController({
   api,
@@ -32,21 +42,187 @@ export function createController({
   let tasksAttempt = 0;
   let kindsTimer = null;
   let kindsAttempt = 0;
+  let sessionTimer = null;
+  let sessionAttempt = 0;
   let loadingTasks = false;
   let reloadAgain = false;
   let ticker = null;
+  let lastConnection = null;
+  let verifying = false;
+  let epoch = 0; // bumped when a session ends: answers to its requests are then dropped
 
   const fieldsOf = (kind) => store.state.kinds.find((k) => k.name === kind)?.fields ?? [];
+  const current = (mine) => mine === epoch;
+  const loaded = () => ["open", "signed-in"].includes(store.state.session.phase);
+
+  /** Does the API need a key, and is this browser signed in? Then sign in, or load. */
+  async function checkSession() {
+    clear(sessionTimer);
+    sessionTimer = null;
+    const mine = epoch;
+    let session;
+    try {
+      session = await api.getSession();
+    } catch (error) {
+      if (!current(mine)) return;
+      if (error.status === 401) {
+        showSignIn(""); // a front that guards even this path
+        return;
+      }
+      if (error.status !== 404) {
+        const wait = backoffDelay(sessionAttempt++, retryBackoff, random);
+        store.setTasksStatus("error", `Couldn't reach the server: ${describe(error)} Trying again in ${Math.ceil(wait / 1000)} s.`);
+        sessionTimer = timers.setTimeout(checkSession, wait);
+        return;
+      }
+      session = { auth_required: false, principal: null }; // an API without sessions needs no key
+    }
+    if (!current(mine)) return;
+    sessionAttempt = 0;
+    if (!session?.auth_required) {
+      store.setSession({ phase: "open", required: false, principal: null });
+      await load();
+    } else if (typeof session.principal === "string" && session.principal) {
+      store.setSession({ phase: "signed-in", required: true, principal: session.principal });
+      await load();
+    } else {
+      showSignIn("");
+    }
+  }
+
+  function load() {
+    loadKinds();
+    return loadTasks({ resync: false });
+  }
+
+  function showSignIn(note) {
+    store.setSession({ phase: "signed-out", required: true, principal: null, pending: null, error: "", note, focus: "key" });
+  }
+
+  /** Trades the key for a session cookie, makes sure the browser kept it, then loads. */
+  async function signIn(apiKey) {
+    const { phase, pending } = store.state.session;
+    if (phase !== "signed-out" || pending) return;
+    const key = typeof apiKey === "string" ? apiKey.trim() : "";
+    if (!key) {
+      store.setSession({ error: "Enter your API key.", focus: "key" });
+      return;
+    }
+    const mine = epoch;
+    store.setSession({ pending: "sign-in", error: "", note: "" });
+    const failed = (error) => {
+      if (current(mine)) store.setSession({ pending: null, error, focus: "key" });
+    };
+    try {
+      await api.signIn(key);
+    } catch (error) {
+      failed(signInError(error));
+      return;
+    }
+    let session;
+    try {
+      session = await api.getSession(); // the cookie is HttpOnly: only the API can say it is there
+    } catch (error) {
+      failed(`Couldn't confirm the sign-in: ${describe(error)}`);
+      return;
+    }
+    if (!current(mine)) return;
+    if (session?.auth_required && !session.principal) {
+      failed(
+        "The key was accepted, but this browser did not keep the session cookie. Open this page on the same site as the API (the same host name).",
+      );
+      return;
+    }
+    const required = session?.auth_required !== false;
+    store.setSession({
+      phase: required ? "signed-in" : "open",
+      required,
+      principal: required ? session.principal : null,
+      pending: null,
+      error: "",
+      note: "",
+      focus: "app",
+    });
+    await load();
+  }
+
+  async function signOut() {
+    const { phase, pending } = store.state.session;
+    if (phase !== "signed-in" || pending) return;
+    const mine = epoch;
+    store.setSession({ pending: "sign-out" });
+    try {
+      await api.signOut();
+    } catch (error) {
+      if (!current(mine)) return;
+      store.setSession({ pending: null });
+      store.addNote(`Couldn't sign out: ${describe(error)}`, { tone: "error" });
+      return;
+    }
+    if (!current(mine)) return;
+    endSession();
+    showSignIn(SIGNED_OUT_NOTE);
+  }
+
+  /** Stops what the session started and forgets what it showed. */
+  function endSession() {
+    epoch += 1;
+    stream?.stop();
+    stream = null;
+    for (const timer of [tasksTimer, kindsTimer, sessionTimer]) clear(timer);
+    tasksTimer = kindsTimer = sessionTimer = null;
+    if (ticker !== null) timers.clearInterval(ticker);
+    ticker = null;
+    loadingTasks = reloadAgain = false;
+    tasksAttempt = kindsAttempt = 0;
+    lastConnection = null;
+    pendingKeys.clear();
+    store.reset();
+  }
+
+  /** A 401 from any call but the sign-in: the session ended (or the API now wants a key). */
+  function lostSession(error) {
+    if (error?.status !== 401) return false;
+    if (store.state.session.phase !== "signed-out") sessionEnded();
+    return true;
+  }
+
+  function sessionEnded() {
+    const { phase } = store.state.session;
+    endSession();
+    showSignIn(phase === "signed-in" ? SESSION_ENDED_NOTE : "The server now asks for an API key; sign in.");
+  }
+
+  /**
+   * The stream gave up on a connection. An EventSource cannot see a 401, so ask the API whether
+   * the session still holds; if it does not, end it rather than retry forever.
+   */
+  async function verifySession() {
+    if (verifying) return;
+    verifying = true;
+    const mine = epoch;
+    try {
+      const session = await api.getSession();
+      if (current(mine) && loaded() && session?.auth_required && !session.principal) sessionEnded();
+    } catch {
+      // Unreachable or failing: the stream keeps retrying, and its next give-up asks again.
+    } finally {
+      verifying = false;
+    }
+  }
 
   async function loadKinds() {
     clear(kindsTimer);
     kindsTimer = null;
+    const mine = epoch;
     store.setKindsStatus("loading");
     try {
       const kinds = await api.listKinds();
+      if (!current(mine)) return;
       store.setKinds((Array.isArray(kinds) ? kinds : []).map((kind) => ({ ...kind, fields: fieldsFromSchema(kind.params_schema) })));
       kindsAttempt = 0;
     } catch (error) {
+      if (!current(mine) || lostSession(error)) return;
       store.setKindsStatus("error", describe(error));
       kindsTimer = timers.setTimeout(loadKinds, backoffDelay(kindsAttempt++, retryBackoff, random));
     }
@@ -60,20 +236,23 @@ export function createController({
     }
     clear(tasksTimer);
     tasksTimer = null;
+    const mine = epoch;
     loadingTasks = true;
     if (resync) store.beginResync();
     else store.setTasksStatus("loading");
     try {
       const { items, resumeEventId } = await api.listRecentTasks({ cap: taskCap });
+      if (!current(mine)) return;
       store.loadSnapshot(items);
       tasksAttempt = 0;
       if (!stream) startStream(resumeEventId);
     } catch (error) {
+      if (!current(mine) || lostSession(error)) return;
       const wait = backoffDelay(tasksAttempt++, retryBackoff, random);
       store.setTasksStatus("error", `Couldn't load tasks: ${describe(error)} Trying again in ${Math.ceil(wait / 1000)} s.`);
       tasksTimer = timers.setTimeout(() => loadTasks({ resync: Boolean(stream) }), wait);
     } finally {
-      loadingTasks = false;
+      if (current(mine)) loadingTasks = false; // an ended session's flags were reset already
     }
     if (reloadAgain) {
       reloadAgain = false;
@@ -86,6 +265,7 @@ export function createController({
       onEvent: handleEvent,
       onReset: handleReset,
       onState: handleConnection,
+      onGiveUp: verifySession,
     });
     stream.start(resumeEventId);
     ticker = timers.setInterval(() => store.tick(), TICK_MS);
@@ -102,7 +282,6 @@ export function createController({
     loadTasks({ resync: true });
   }
 
-  let lastConnection = null;
   function handleConnection(connection) {
     store.setConnection(connection);
     // The indicator (a status region) announces changes; the log keeps a quiet record.
@@ -118,9 +297,12 @@ export function createController({
   }
 
   async function fetchTask(id) {
+    const mine = epoch;
     try {
-      store.upsertTask(await api.getTask(id));
+      const task = await api.getTask(id);
+      if (current(mine)) store.upsertTask(task);
     } catch (error) {
+      if (!current(mine) || lostSession(error)) return;
       store.fetchFailed(id);
       if (error.status !== 404) store.addNote(`Couldn't load task ${shortId(id)}: ${describe(error)}`, { tone: "error" });
     }
@@ -136,13 +318,16 @@ export function createController({
       return;
     }
     const idempotencyKey = keyFor(kind, values);
+    const mine = epoch;
     store.setForm(kind, { submitting: true, errors: {}, formErrors: [], message: "" });
     try {
       const task = await api.createTask(kind, values, { idempotencyKey });
+      if (!current(mine)) return;
       pendingKeys.delete(kind);
       store.upsertTask(task);
       store.setForm(kind, { submitting: false, message: `Started task ${shortId(task.id)}.` });
     } catch (error) {
+      if (!current(mine) || lostSession(error)) return;
       if (error.status === 422) {
         pendingKeys.delete(kind);
         const mapped = serverErrorsToFields(fields, error.fieldErrors);
@@ -185,11 +370,15 @@ export function createController({
   async function cancel(id) {
     const task = store.state.tasks.get(id);
     if (!task || task.cancel_requested || store.state.taskUi.get(id)?.cancelling) return;
+    const mine = epoch;
     store.setTaskUi(id, { cancelling: true, note: "" });
     let note = "";
     try {
-      store.upsertTask(await api.cancelTask(id));
+      const answer = await api.cancelTask(id);
+      if (!current(mine)) return;
+      store.upsertTask(answer);
     } catch (error) {
+      if (!current(mine) || lostSession(error)) return;
       if (error.status === 409) {
         note = "Already finished: nothing to cancel.";
         fetchTask(id);
@@ -211,32 +400,48 @@ export function createController({
     if (timer !== null) timers.clearTimeout(timer);
   }
 
+  /** "Try now" on the notice: the session check if it failed, else the task list. */
+  function retryLoad() {
+    if (store.state.session.phase === "checking") return checkSession();
+    if (loaded()) return loadTasks({ resync: Boolean(stream) });
+    return undefined;
+  }
+
   return {
-    start() {
-      loadKinds();
-      return loadTasks({ resync: false });
-    },
+    /** Checks the session, then loads (or shows the sign-in); resolves once the first load is in. */
+    start: () => checkSession(),
     stop() {
       stream?.stop();
-      clear(tasksTimer);
-      clear(kindsTimer);
+      for (const timer of [tasksTimer, kindsTimer, sessionTimer]) clear(timer);
       if (ticker !== null) timers.clearInterval(ticker);
     },
     /** The browser is back online: retry failed loads now rather than at the end of a backoff. */
     online() {
-      if (store.state.tasksStatus.phase === "error") loadTasks({ resync: Boolean(stream) });
-      if (store.state.kindsStatus.phase === "error") loadKinds();
+      if (store.state.tasksStatus.phase === "error") retryLoad();
+      if (loaded() && store.state.kindsStatus.phase === "error") loadKinds();
     },
     handlers: {
       submit,
       edit,
       cancel,
+      signIn,
+      signOut,
       filter: (value) => store.setFilter(value),
       clearLog: () => store.clearLog(),
-      retryKinds: () => loadKinds(),
-      retryTasks: () => loadTasks({ resync: Boolean(stream) }),
+      retryKinds: () => loaded() && loadKinds(),
+      retryTasks: retryLoad,
     },
   };
+}
+
+function signInError(error) {
+  if (error?.status === 401) return capitalize(describe(error)); // "The API key is not valid."
+  if (error?.status === 422) return "That is not an API key: a key has 1 to 256 characters.";
+  return `Couldn't sign in: ${describe(error)}`;
+}
+
+function capitalize(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function describe(error) {

@@ -8,6 +8,9 @@
  *
  * Every change marks what it touched (a task id in `dirty`, or an aspect such as "order" or
  * "log"); `flush()` hands the marks to the view and clears them, so a frame repaints only that.
+ *
+ * `session` says whether the API needs a key and who is signed in; it holds no secret. `reset()`
+ * forgets every task, kind, form and log line, so nothing seen in one session outlives it.
  */
 
 export const ACTIVE_STATES = new Set(["queued", "running", "retrying"]);
@@ -17,6 +20,16 @@ export const FILTERS = ["all", "active", "finished"];
 export const FORM_FOCUS = "__form";
 const TIMED_STATES = new Set(["running", "retrying"]);
 const MAX_BUFFERED_PER_TASK = 200;
+
+/**
+ * `phase`: "checking" (not yet known), "open" (the API needs no key), "signed-out" (a sign-in is
+ * needed) or "signed-in". `pending`: "sign-in" or "sign-out" while that request runs. `error`: why
+ * the last sign-in failed; `note`: why the sign-in panel is back. Setting `focus` ("key" or "app")
+ * bumps focusToken so the view moves focus exactly once.
+ */
+function initialSession() {
+  return { phase: "checking", required: false, principal: null, pending: null, error: "", note: "", focus: null, focusToken: 0 };
+}
 
 export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
   const state = {
@@ -31,6 +44,7 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
     taskUi: new Map(),
     filter: "all",
     clockSkewMs: 0,
+    session: initialSession(),
   };
   let dirty = new Set();
   let aspects = new Set();
@@ -151,6 +165,35 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
     setTasksStatus(phase, message = "") {
       state.tasksStatus = { phase, message };
       changed("status");
+    },
+
+    setSession(patch) {
+      const current = state.session;
+      const next = { ...current, ...patch };
+      if ("focus" in patch && patch.focus) next.focusToken = current.focusToken + 1;
+      state.session = next;
+      changed("session");
+    },
+
+    /** Forgets what the last session saw: tasks, kinds, forms, the log. The session and filter stay. */
+    reset() {
+      state.kinds = [];
+      state.kindsStatus = { phase: "loading", message: "" };
+      state.tasks = new Map();
+      state.order = [];
+      state.tasksStatus = { phase: "loading", message: "" };
+      state.log = []; // logKey keeps counting: the view tells new lines by a higher key
+      state.connection = "connecting";
+      state.forms = new Map();
+      state.taskUi = new Map();
+      state.clockSkewMs = 0;
+      skewSamples = 0;
+      resyncTouched = null;
+      fetching.clear();
+      buffered.clear();
+      dirty = new Set();
+      for (const aspect of ["kinds", "forms", "status", "log", "connection"]) aspects.add(aspect);
+      changed("order");
     },
 
     setConnection(connection) {

@@ -10,6 +10,10 @@
  * The server names every message (`event: <type>`), so `onmessage` never fires: one listener is
  * registered per type. Connection states: "connecting" (first attempt), "live", "reconnecting",
  * "offline" (the browser reports no network), "closed" (stopped).
+ *
+ * The EventSource is opened `withCredentials`, so the session cookie reaches an API on another
+ * origin. An EventSource cannot tell why it failed (a 401 looks like any other error), so each
+ * give-up is reported to `onGiveUp`, whose owner may ask the API whether the session still holds.
  */
 
 export const EVENT_TYPES = ["queued", "started", "progress", "retrying", "succeeded", "failed", "cancelled"];
@@ -21,6 +25,7 @@ export function createStream({
   onEvent,
   onReset,
   onState = () => {},
+  onGiveUp = () => {},
   isOnline = () => true,
   connectivity = null,
   timers = { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) },
@@ -47,7 +52,7 @@ export function createStream({
   function connect() {
     clearTimers();
     closeSource();
-    const es = new EventSource(url(lastEventId));
+    const es = new EventSource(url(lastEventId), { withCredentials: true });
     source = es;
     const mine = (handler) => (event) => {
       if (source === es) handler(event);
@@ -96,6 +101,7 @@ export function createStream({
       connect();
     }, delay);
     setState("reconnecting");
+    onGiveUp();
   }
 
   function remember(event) {

@@ -6,6 +6,9 @@
  * place (so focus on a Cancel button survives progress ticks), new log lines are added, and the
  * list is reordered only when tasks were added or removed. `bind(handlers)` turns DOM events into
  * handler calls with plain values.
+ *
+ * While a sign-in is needed the sign-in panel replaces the app. The API key is read from its
+ * input only on submit, handed to the handler and cleared from the input at once.
  */
 
 import {
@@ -32,6 +35,18 @@ export function createView({ document: doc, window: win, readState, now = () => 
     empty: $("tasks-empty"),
     filter: $("filter"),
     log: $("log"),
+    app: $("app"),
+    skipLink: $("skip-link"),
+    formsHeading: $("forms-heading"),
+    account: $("account"),
+    principal: $("principal"),
+    signOut: $("sign-out"),
+    signin: $("signin"),
+    signinForm: $("signin-form"),
+    signinNote: $("signin-note"),
+    apiKey: $("api-key"),
+    apiKeyError: $("api-key-error"),
+    signinSubmit: $("signin-submit"),
   };
   const rows = new Map();
   const forms = new Map();
@@ -39,6 +54,7 @@ export function createView({ document: doc, window: win, readState, now = () => 
   let frame = null;
   let lastLogKey = 0;
   let kindTitles = new Map();
+  let sessionFocusToken = 0;
 
   function requestRender() {
     if (frame !== null) return;
@@ -65,6 +81,38 @@ export function createView({ document: doc, window: win, readState, now = () => 
     }
     if (dirty.size || aspects.has("order") || aspects.has("filter") || aspects.has("status")) renderSummary(state);
     if (aspects.has("connection")) renderConnection(state.connection);
+    if (aspects.has("session")) renderSession(state.session);
+  }
+
+  function renderSession(session) {
+    const signIn = session.phase === "signed-out";
+    el.signin.hidden = !signIn;
+    el.app.hidden = signIn;
+    el.skipLink.hidden = signIn;
+    el.connection.hidden = signIn;
+    el.account.hidden = !(session.required && session.phase === "signed-in");
+    setText(el.principal, session.principal ?? "");
+    el.principal.title = session.principal ?? "";
+    const signingOut = session.pending === "sign-out";
+    // aria-disabled rather than disabled: a failed sign-out leaves keyboard focus where it was.
+    setAttr(el.signOut, "aria-disabled", String(signingOut));
+    setText(el.signOut, signingOut ? "Signing out…" : "Sign out");
+
+    const signingIn = session.pending === "sign-in";
+    el.signinSubmit.disabled = signingIn;
+    setText(el.signinSubmit, signingIn ? "Signing in…" : "Sign in");
+    setAttr(el.signinForm, "aria-busy", String(signingIn));
+    setText(el.signinNote, session.note ?? "");
+    setText(el.apiKeyError, session.error ?? "");
+    el.apiKeyError.hidden = !session.error;
+    if (session.error) el.apiKey.setAttribute("aria-invalid", "true");
+    else el.apiKey.removeAttribute("aria-invalid");
+
+    if (session.focusToken > sessionFocusToken) {
+      sessionFocusToken = session.focusToken;
+      const target = session.focus === "key" ? el.apiKey : session.focus === "app" ? el.formsHeading : null;
+      target?.focus();
+    }
   }
 
   function paintRow(row, task, state, at) {
@@ -234,6 +282,12 @@ export function createView({ document: doc, window: win, readState, now = () => 
 
   function bind(next) {
     handlers = next;
+    el.signinForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const key = el.apiKey.value;
+      el.apiKey.value = ""; // the key lives in no input, store or URL once handed over
+      handlers.signIn?.(key);
+    });
     el.kinds.addEventListener("submit", (event) => {
       event.preventDefault();
       const form = event.target.closest("form[data-kind]");
@@ -254,6 +308,7 @@ export function createView({ document: doc, window: win, readState, now = () => 
       else if (action === "retry-kinds") handlers.retryKinds?.();
       else if (action === "retry-tasks") handlers.retryTasks?.();
       else if (action === "clear-log") handlers.clearLog?.();
+      else if (action === "sign-out") handlers.signOut?.();
     });
     el.tasks.addEventListener("animationend", (event) => event.target.classList.remove("task--new"));
     el.filter.addEventListener("change", (event) => {

@@ -111,3 +111,48 @@ test("listRecentTasks stops at a null cursor and on an empty page", async () => 
   const api = createApi({ fetch: async () => jsonResponse(200, { items: [], next_cursor: "again" }) });
   assert.deepEqual(await api.listRecentTasks(), { items: [], resumeEventId: null });
 });
+
+test("every request carries credentials, so the session cookie reaches a cross-origin API", async () => {
+  const { fetch, calls } = recordingFetch((url, init) =>
+    init.method === "POST" && url.endsWith("/api/session") ? new Response(null, { status: 204 }) : jsonResponse(200, {}),
+  );
+  const api = createApi({ baseUrl: "https://api.example.test", fetch });
+  await api.getSession();
+  await api.signIn("k");
+  await api.listKinds();
+  await api.getTask("t");
+  await api.createTask("add", {});
+  await api.cancelTask("t");
+  await api.listTasks();
+  assert.equal(calls.length, 7);
+  for (const { url, init } of calls) assert.equal(init.credentials, "include", url);
+});
+
+test("the session calls: GET, POST with the key in the body (204), DELETE", async () => {
+  const { fetch, calls } = recordingFetch((url, init) =>
+    init.method === "GET" ? jsonResponse(200, { auth_required: true, principal: null }) : new Response(null, { status: 204 }),
+  );
+  const api = createApi({ fetch });
+  assert.deepEqual(await api.getSession(), { auth_required: true, principal: null });
+  assert.equal(await api.signIn("key-1"), null);
+  assert.equal(await api.signOut(), null);
+  assert.deepEqual(
+    calls.map((c) => `${c.init.method} ${c.url}`),
+    ["GET /api/session", "POST /api/session", "DELETE /api/session"],
+  );
+  assert.deepEqual(JSON.parse(calls[1].init.body), { api_key: "key-1" });
+  assert.equal(calls[1].init.headers["Content-Type"], "application/json");
+});
+
+test("a refused key is a 401 ApiError carrying the server's reason", async () => {
+  const api = createApi({
+    fetch: async () =>
+      jsonResponse(401, { type: "unauthorized", title: "Unauthorized", status: 401, detail: "the API key is not valid" }, "application/problem+json"),
+  });
+  await assert.rejects(api.signIn("nope"), (error) => {
+    assert.equal(error.status, 401);
+    assert.equal(error.type, "unauthorized");
+    assert.equal(error.message, "the API key is not valid");
+    return true;
+  });
+});

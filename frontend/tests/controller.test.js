@@ -23,6 +23,7 @@ function setup(overrides = {}) {
   const timers = fakeTimers();
   const calls = { getTask: [], createTask: [], cancelTask: [], listRecentTasks: 0 };
   const api = {
+    getSession: async () => ({ auth_required: false, principal: null }),
     listKinds: async () => KINDS,
     listRecentTasks: async () => {
       calls.listRecentTasks += 1;

@@ -44,8 +44,9 @@ export class FakeEventSource {
   static OPEN = 1;
   static CLOSED = 2;
 
-  constructor(url) {
+  constructor(url, init = {}) {
     this.url = url;
+    this.withCredentials = init.withCredentials === true;
     this.readyState = 0;
     this.listeners = new Map();
     this.closed = false;

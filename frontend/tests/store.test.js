@@ -244,3 +244,47 @@ test("applyEventToTask follows a task through a retry", () => {
   assert.equal(task.finished_at, "2025-11-25T14:00:12.000Z");
   assert.deepEqual(task.params, { failure_rate: 1 });
 });
+
+test("reset forgets tasks, kinds, forms, log and pending fetches, and marks every aspect", () => {
+  const store = createStore();
+  store.setKinds([{ name: "add" }]);
+  store.loadSnapshot([makeTask({ id: taskId(1), state: "running", seq: 2 })]);
+  store.setForm("add", { errors: { x: "bad" } });
+  store.setTaskUi(taskId(1), { note: "hi" });
+  store.setFilter("active");
+  const fetch = store.applyEvent(makeEvent(taskId(7), 3, "progress")).fetch;
+  assert.equal(fetch, taskId(7));
+  store.setSession({ phase: "signed-in", required: true, principal: "alice" });
+  store.flush();
+
+  store.reset();
+  const { state, aspects } = store.flush();
+  assert.equal(state.tasks.size, 0);
+  assert.deepEqual(state.order, []);
+  assert.deepEqual(state.kinds, []);
+  assert.equal(state.kindsStatus.phase, "loading");
+  assert.equal(state.tasksStatus.phase, "loading");
+  assert.equal(state.forms.size, 0);
+  assert.equal(state.taskUi.size, 0);
+  assert.deepEqual(state.log, []);
+  assert.equal(state.connection, "connecting");
+  assert.equal(store.isFetching(taskId(7)), false);
+  assert.equal(state.filter, "active", "a display preference, not data: kept");
+  assert.equal(state.session.principal, "alice", "the session is the controller's to change");
+  for (const aspect of ["kinds", "forms", "status", "log", "connection", "order"]) assert.ok(aspects.has(aspect), aspect);
+
+  store.addNote("after");
+  assert.equal(state.log.length, 1);
+  assert.ok(state.log[0].key > 1, "log keys keep counting after a reset, so the view sees new lines");
+});
+
+test("session state: a focus target bumps the focus token once per request", () => {
+  const store = createStore();
+  assert.equal(store.state.session.phase, "checking");
+  store.setSession({ phase: "signed-out", required: true, focus: "key" });
+  store.setSession({ error: "The API key is not valid." });
+  assert.equal(store.state.session.focusToken, 1);
+  store.setSession({ error: "Enter your API key.", focus: "key" });
+  assert.equal(store.state.session.focusToken, 2);
+  assert.ok(store.flush().aspects.has("session"));
+});

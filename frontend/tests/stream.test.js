@@ -194,3 +194,37 @@ test("backoffDelay draws between half and all of the capped exponential", () => 
   assert.equal(backoffDelay(3, options, () => 1), 8000);
   assert.equal(backoffDelay(10, options, () => 1), 30000);
 });
+
+test("every EventSource, first and reopened, is opened withCredentials", () => {
+  const { stream, timers } = setup();
+  stream.start("1-0");
+  assert.equal(FakeEventSource.last.withCredentials, true);
+  FakeEventSource.last.fail(2);
+  timers.advance(1000);
+  assert.equal(FakeEventSource.instances.length, 2);
+  assert.equal(FakeEventSource.last.withCredentials, true);
+});
+
+test("each give-up is reported, so a lost session can be noticed; the browser's own retries are not", () => {
+  let giveUps = 0;
+  const timers = fakeTimers();
+  const stream = createStream({
+    url,
+    EventSource: FakeEventSource,
+    onEvent: () => {},
+    onReset: () => {},
+    onGiveUp: () => (giveUps += 1),
+    timers,
+    random: () => 1,
+    backoff: { initialMs: 1000, maxMs: 8000 },
+  });
+  stream.start();
+  FakeEventSource.last.open();
+  FakeEventSource.last.fail(0);
+  assert.equal(giveUps, 0, "the browser is retrying by itself");
+  FakeEventSource.last.fail(2);
+  assert.equal(giveUps, 1);
+  timers.advance(1000);
+  FakeEventSource.last.fail(2);
+  assert.equal(giveUps, 2);
+});

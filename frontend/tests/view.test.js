@@ -193,3 +193,107 @@ test("when a task finishes under a focused Cancel button, focus moves to its row
   assert.equal(button.hidden, true);
   assert.equal(document.activeElement, row);
 });
+
+test("before the session is known the app shows as before, and no account", () => {
+  const { document } = setup();
+  assert.equal(document.getElementById("signin").hidden, true);
+  assert.equal(document.getElementById("app").hidden, false);
+  assert.equal(document.getElementById("account").hidden, true);
+});
+
+test("the sign-in panel replaces the app; submit hands the key over and clears the input", () => {
+  const { document, store, view, frame } = setup();
+  const keys = [];
+  view.bind({ signIn: (key) => keys.push(key) });
+  store.setSession({ phase: "signed-out", required: true, focus: "key" });
+  frame();
+  const input = document.getElementById("api-key");
+  assert.equal(document.getElementById("signin").hidden, false);
+  assert.equal(document.getElementById("app").hidden, true);
+  assert.equal(document.getElementById("connection").hidden, true);
+  assert.equal(document.getElementById("skip-link").hidden, true);
+  assert.equal(document.activeElement, input, "the key input has focus");
+  assert.equal(input.type, "password");
+  assert.equal(input.labels[0].textContent, "API key");
+  assert.equal(input.getAttribute("autocomplete"), "off");
+
+  input.value = "secret-key";
+  document.getElementById("signin-form").dispatchEvent(new document.defaultView.Event("submit", { bubbles: true, cancelable: true }));
+  assert.deepEqual(keys, ["secret-key"]);
+  assert.equal(input.value, "", "the input is cleared on submit");
+
+  store.setSession({ pending: "sign-in" });
+  frame();
+  const submit = document.getElementById("signin-submit");
+  assert.equal(submit.disabled, true);
+  assert.equal(submit.textContent, "Signing in…");
+  assert.equal(document.getElementById("signin-form").getAttribute("aria-busy"), "true");
+});
+
+test("a refused key shows its error tied to the input; a session-ended note is read with it", () => {
+  const { document, store, frame } = setup();
+  store.setSession({ phase: "signed-out", required: true, note: "Your session has ended; sign in again." });
+  frame();
+  const input = document.getElementById("api-key");
+  const described = input.getAttribute("aria-describedby").split(" ").map((id) => document.getElementById(id));
+  assert.equal(document.getElementById("signin-note").textContent, "Your session has ended; sign in again.");
+  assert.ok(described.includes(document.getElementById("signin-note")));
+  assert.equal(document.getElementById("api-key-error").hidden, true);
+
+  store.setSession({ pending: null, error: "The API key is not valid.", focus: "key" });
+  frame();
+  const error = document.getElementById("api-key-error");
+  assert.equal(error.hidden, false);
+  assert.equal(error.textContent, "The API key is not valid.");
+  assert.equal(error.getAttribute("role"), "alert");
+  assert.ok(described.includes(error));
+  assert.equal(input.getAttribute("aria-invalid"), "true");
+  assert.equal(document.getElementById("signin-submit").disabled, false);
+
+  store.setSession({ error: "" });
+  frame();
+  assert.equal(input.hasAttribute("aria-invalid"), false);
+});
+
+test("signed in, the top bar names the principal as text and offers Sign out", () => {
+  const { document, store, view, frame } = setup();
+  let signOuts = 0;
+  view.bind({ signOut: () => (signOuts += 1) });
+  store.setSession({ phase: "signed-in", required: true, principal: "<b>alice</b>", focus: "app" });
+  frame();
+  assert.equal(document.getElementById("account").hidden, false);
+  assert.equal(document.getElementById("principal").textContent, "<b>alice</b>");
+  assert.equal(document.querySelector("#account b"), null, "server text stays text");
+  assert.match(document.querySelector(".account__who").textContent, /Signed in as <b>alice<\/b>/);
+  assert.equal(document.getElementById("signin").hidden, true);
+  assert.equal(document.getElementById("app").hidden, false);
+  assert.equal(document.activeElement, document.getElementById("forms-heading"), "focus moves into the app");
+
+  document.getElementById("sign-out").click();
+  assert.equal(signOuts, 1);
+  store.setSession({ pending: "sign-out" });
+  frame();
+  assert.equal(document.getElementById("sign-out").getAttribute("aria-disabled"), "true");
+  assert.equal(document.getElementById("sign-out").textContent, "Signing out…");
+
+  store.setSession({ phase: "open", required: false, principal: null, pending: null });
+  frame();
+  assert.equal(document.getElementById("account").hidden, true, "no account when the API needs no key");
+});
+
+test("a reset removes every row and log line, and later lines still appear", () => {
+  const { document, store, frame } = setup();
+  store.loadSnapshot([makeTask({ id: taskId(1), state: "running", seq: 2 })]);
+  store.addNote("before");
+  frame();
+  assert.equal(rowIds(document).length, 1);
+  store.reset();
+  frame();
+  assert.deepEqual(rowIds(document), []);
+  assert.equal(document.getElementById("log").children.length, 0);
+  store.addNote("after");
+  store.loadSnapshot([makeTask({ id: taskId(2), state: "queued", seq: 1 })]);
+  frame();
+  assert.deepEqual(rowIds(document), [taskId(2)]);
+  assert.match(document.getElementById("log").textContent, /after/);
+});

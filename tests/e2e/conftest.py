@@ -5,11 +5,12 @@ screenshot in `test-artifacts/`.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from tests.support.processes import ROOT, WebServer, free_port
 from tests.support.stack import Stack
@@ -81,14 +82,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _FAILED = pytest.StashKey[bool]()
 
 
-@pytest.fixture
-def page(browser: Browser, site: Site, request: pytest.FixtureRequest) -> Iterator[Page]:
+@contextmanager
+def open_page(
+    browser: Browser,
+    url: str,
+    request: pytest.FixtureRequest,
+    expected: Callable[[ConsoleMessage], bool] = lambda message: False,
+) -> Iterator[Page]:
+    """A fresh browser context on `url`; fails the test on page errors and on console errors
+    other than lost connections and those `expected` accepts."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.goto(site.url)
+    opened.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and not expected(m) else None,
+    )
+    opened.goto(url)
     yield opened
     if request.node.stash.get(_FAILED, False):
         ARTIFACTS.mkdir(exist_ok=True)
@@ -96,3 +107,9 @@ def page(browser: Browser, site: Site, request: pytest.FixtureRequest) -> Iterat
     context.close()
     unexpected = [e for e in errors if "ERR_CONNECTION_REFUSED" not in e and "net::" not in e]
     assert not unexpected, unexpected
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site, request: pytest.FixtureRequest) -> Iterator[Page]:
+    with open_page(browser, site.url, request) as opened:
+        yield opened
