@@ -131,7 +131,15 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.process.start()
-        wait_until(lambda: self.client().ping(), 20, message="redis-server to answer")
+
+        def ours_answers() -> bool:
+            # The port was free when chosen; make sure it is our server that answers on it.
+            if not self.process.running:
+                raise GiveUp(f"redis-server exited:\n{self.process.log_tail()}")
+            assert self.process.proc is not None
+            return int(self.client().info("server")["process_id"]) == self.process.proc.pid
+
+        wait_until(ours_answers, 20, message="redis-server to answer")
         return self
 
     def stop(self) -> None:

@@ -1,12 +1,11 @@
 """Refuses request bodies above a size, before anything reads them whole.
 
 A `Content-Length` above the limit is refused at once. A body sent without one (chunked) is
-counted as it arrives: once past the limit, a request still unanswered gets `413`, and one whose
-answer has already begun (an event stream does not wait for the body) sees the client as gone,
-so its answer ends instead of failing halfway.
+counted as it arrives, whoever reads it: past the limit, a request still unanswered gets the
+`413` from here, and whatever reads on sees the client as gone (as does a route whose answer had
+already begun: an event stream does not wait for the body), so nothing fails halfway.
 """
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 GONE: Message = {"type": "http.disconnect"}
@@ -26,11 +25,10 @@ class BodySizeLimit:
                 await self._refuse(scope, receive, send)
                 return
         received = 0
-        too_large = False
-        answering = False
+        too_large = answered = refused = finished = False
 
         async def limited() -> Message:
-            nonlocal received, too_large
+            nonlocal received, too_large, answered, refused
             if too_large:
                 return GONE
             message = await receive()
@@ -38,18 +36,26 @@ class BodySizeLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     too_large = True
-                    if answering:
-                        return GONE
-                    raise HTTPException(413, self._detail())
+                    if not answered:
+                        answered = refused = True
+                        await self._refuse(scope, receive, send)
+                    return GONE
             return message
 
-        async def watched(message: Message) -> None:
-            nonlocal answering
+        async def unless_refused(message: Message) -> None:
+            nonlocal answered, finished
+            if refused:
+                return  # the 413 went out instead of this answer
             if message["type"] == "http.response.start":
-                answering = True
+                answered = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
             await send(message)
 
-        await self.app(scope, limited, watched)
+        await self.app(scope, limited, unless_refused)
+        if too_large and answered and not refused and not finished:
+            # A stream that stopped for the client it took as gone: end its answer properly.
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _detail(self) -> str:
         return f"the request body is larger than {self.max_bytes} bytes"

@@ -152,8 +152,6 @@ def _allowed_methods(request: Request) -> str | None:
         pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, request.url.path):
             methods = {method.upper() for method in operations if method in _METHODS}
-            if "GET" in methods:
-                methods.add("HEAD")
             return ", ".join(sorted(methods)) or None
     return None
 
@@ -227,7 +225,8 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
 def _document(app: FastAPI) -> None:
     """Lists in the OpenAPI schema the answers that this layer gives whatever the route: 422 to
     any operation with parameters or a body, and 413 and 415 to any with a body. FastAPI's own
-    422 entry (`HTTPValidationError`) describes a body this API never sends: it is replaced."""
+    422 entry (`HTTPValidationError`) describes a body this API never sends: it is replaced, and
+    problems are listed as `application/problem+json` only."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -246,6 +245,10 @@ def _document(app: FastAPI) -> None:
                     if _FASTAPI_422 in json.dumps(answers.get(str(status))):
                         del answers[str(status)]
                     answers.setdefault(str(status), _documented(status))
+                for answer in answers.values():
+                    content = answer.get("content", {})
+                    if MEDIA_TYPE in content:  # a problem is never sent as plain JSON
+                        content.pop("application/json", None)
         components = schema.get("components", {}).get("schemas", {})
         if _FASTAPI_422 not in json.dumps(schema.get("paths")):
             for name in ("HTTPValidationError", "ValidationError"):

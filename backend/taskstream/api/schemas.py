@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal, Protocol, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from taskstream.events.models import Task
 from taskstream.kinds import KindRegistry, TaskKind
@@ -16,12 +16,36 @@ class TaskRequest(Protocol):
     params: BaseModel
 
 
+def _strict(params: type[BaseModel]) -> type[BaseModel]:
+    """The params model taking JSON as its JSON Schema says: `"5"` or `true` is no number
+    (pydantic would convert them), while `5.0` is an integer."""
+    integers = {name for name, field in params.model_fields.items() if field.annotation is int}
+
+    def integral_floats(cls: type[BaseModel], data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {
+            name: int(value)
+            if name in integers and isinstance(value, float) and value.is_integer()
+            else value
+            for name, value in data.items()
+        }
+
+    namespace = {
+        "model_config": ConfigDict(strict=True),
+        "__module__": params.__module__,
+        "_integral_floats": model_validator(mode="before")(integral_floats),
+    }
+    return type(params.__name__, (params,), namespace)
+
+
 def _request_model(kind: TaskKind[Any]) -> type[BaseModel]:
     camel = "".join(part.capitalize() for part in kind.name.split("_"))
     tag: Any = Literal[kind.name]
-    params: Any = (kind.params, Field(default_factory=kind.params))
+    strict = _strict(kind.params)
+    params: Any = (strict, Field(default_factory=strict))
     if not params_are_optional(kind.params):
-        params = (kind.params, ...)
+        params = (strict, ...)
     return create_model(
         f"{camel}TaskCreate",
         __config__=ConfigDict(extra="forbid", title=f"{kind.title} ({kind.name})"),

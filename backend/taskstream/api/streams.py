@@ -32,7 +32,7 @@ async def resume_problem(store: EventStore, last_event_id: str) -> str | None:
     if key is None:
         return f"malformed event id {last_event_id!r}"
     bounds = await store.bounds()
-    if key != ZERO and await store.has_event(last_event_id):
+    if key != ZERO and await store.has_event(format_event_id(key)):
         return None
     older = key < bounds.first_id if bounds.first_id is not None else key <= bounds.last_id
     if bounds.trimmed and older:

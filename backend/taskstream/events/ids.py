@@ -10,8 +10,9 @@ import secrets
 import time
 
 TASK_ID_PATTERN = r"^[0-9a-f]{32}$"
-_TASK_ID = re.compile(TASK_ID_PATTERN)
-_EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+# ASCII digits only, matched whole: `\d` would take other scripts' digits, `$` a final newline.
+_TASK_ID = re.compile(r"[0-9a-f]{32}")
+_EVENT_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _MAX_PART = 2**64 - 1
 
 EventId = tuple[int, int]
@@ -24,12 +25,12 @@ def new_task_id(now_ms: int | None = None) -> str:
 
 
 def is_task_id(value: str) -> bool:
-    return bool(_TASK_ID.match(value))
+    return bool(_TASK_ID.fullmatch(value))
 
 
 def parse_event_id(value: str) -> EventId | None:
     """The two numbers of a stream id, or None if `value` is not one. A bare number is refused."""
-    match = _EVENT_ID.match(value)
+    match = _EVENT_ID.fullmatch(value)
     if not match:
         return None
     ms, seq = int(match.group(1)), int(match.group(2))

@@ -1,6 +1,6 @@
 """Submit, list, read and cancel tasks."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
@@ -27,6 +27,7 @@ IdempotencyKey = Annotated[
 
 def build_router(kinds: KindRegistry) -> APIRouter:
     router = APIRouter(prefix="/api/tasks", tags=["tasks"])
+    KindName: Any = Literal[tuple(kinds.names())]  # noqa: N806 (a type, made from the kinds)
 
     async def submit(
         body: TaskRequest,
@@ -77,9 +78,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         store: StoreDep,
         principal: PrincipalDep,
         state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
-        kind: Annotated[
-            str | None, Query(description="Only tasks of this kind.", max_length=40)
-        ] = None,
+        kind: Annotated[KindName | None, Query(description="Only tasks of this kind.")] = None,
         limit: Annotated[int, Query(ge=1, le=200, description="Tasks per page.")] = 50,
         cursor: Annotated[
             str | None,
