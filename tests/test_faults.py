@@ -123,3 +123,33 @@ def test_a_stopping_worker_finishes_its_task_first(make_stack: StackFactory) -> 
     final = stack.task(task["id"])
     assert final["state"] == "succeeded"
     assert time.monotonic() - stopping < 30
+
+
+def test_a_reconnect_storm_catches_every_client_up(make_stack: StackFactory) -> None:
+    # Far fewer Redis connections than clients: catch-ups must queue for the pool, not fail.
+    stack = make_stack(api_env={"REDIS_POOL_SIZE": "4"})
+    clients = [stack.events().open() for _ in range(400)]
+    first = stack.submit("add", x=1, y=1)
+    for client in clients:
+        client.wait_for(lambda ms: len(of_task(first["id"])(ms)) == 3)
+        client.close()
+    burst = [stack.submit("add", x=i, y=1)["id"] for i in range(10)]
+    for task_id in burst:
+        stack.wait_state(task_id, "succeeded")
+    with concurrent.futures.ThreadPoolExecutor(200) as pool:
+        resumed = list(
+            pool.map(
+                lambda c: stack.events(headers={"Last-Event-ID": str(c.last_event_id)}).open(),
+                clients,
+            )
+        )
+    redis = stack.redis.client()
+    for before, after in zip(clients, resumed, strict=True):
+        after.wait_for(lambda ms: all(of_task(t)(ms) for t in burst), 60)
+        after.close()
+        assert all(m.event != "reset" for m in after.messages)
+        got = [m.id for m in after.messages]
+        log = redis.xrange("ts:events", f"({before.last_event_id}", "+") or []
+        expected = [str(entry_id) for entry_id, _ in log]
+        assert got == expected[: len(got)]
+        assert len(got) == len(set(got))

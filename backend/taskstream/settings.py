@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     worker_lost_retries: int = Field(
         2, ge=0, le=10, description="Times an attempt whose worker was lost is run again."
     )
+    redis_pool_size: int = Field(
+        50, ge=2, description="Redis connections one API process may open (requests queue)."
+    )
     redis_outage_patience_seconds: float = Field(
         30.0, ge=0, description="How long a running task waits for Redis to come back."
     )

@@ -7,13 +7,17 @@ and what the fan-out delivers is never sent twice.
 """
 
 import json
+import logging
 from collections.abc import AsyncIterator
+
+from redis.exceptions import RedisError
 
 from taskstream.api.fanout import HEARTBEAT, Fanout, Frame, StreamClosed
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
 PAGE = 500
+log = logging.getLogger(__name__)
 
 
 def retry_hint(milliseconds: int) -> bytes:
@@ -86,6 +90,10 @@ async def all_events(
                 yield b"".join(frame.data for frame in fresh)
     except StreamClosed:
         return
+    except (RedisError, OSError) as exc:
+        # Headers are sent: end the stream, and the client resumes by its last id.
+        log.warning("stream ended: Redis failed during catch-up: %s", exc)
+        return
     finally:
         fanout.unsubscribe(sub)
 
@@ -130,6 +138,10 @@ async def task_events(
             if fresh:
                 yield b"".join(frame.data for frame in fresh)
     except StreamClosed:
+        return
+    except (RedisError, OSError) as exc:
+        # Headers are sent: end the stream, and the client resumes by its last id.
+        log.warning("stream ended: Redis failed during catch-up: %s", exc)
         return
     finally:
         fanout.unsubscribe(sub)

@@ -31,10 +31,17 @@ def _options(settings: Settings, socket_timeout: float | None, name: str) -> dic
 def async_redis(
     settings: Settings, *, socket_timeout: float | None = None, name: str = "taskstream-api"
 ) -> "aioredis.Redis":
+    """The API's client. Its pool waits for a free connection rather than fail: a storm of
+    clients resuming at once each read the log, and must queue for the pool, not get errors."""
     retry = AsyncRetry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
-    return aioredis.Redis.from_url(
-        settings.redis_url, retry=retry, **_options(settings, socket_timeout, name)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_timeout_seconds,
+        retry=retry,
+        **_options(settings, socket_timeout, name),
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def sync_redis(settings: Settings, name: str = "taskstream-worker") -> "redis.Redis":
