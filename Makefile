@@ -36,6 +36,14 @@ api: ## Run one API process in the foreground (API_HOST, API_PORT, REDIS_URL)
 worker: ## Run one Celery worker in the foreground (REDIS_URL; WORKER_ARGS for celery)
 	$(RUN) celery -A taskstream.worker.app worker $(WORKER_ARGS)
 
+.PHONY: bench
+bench: ## Benchmarks against the designs taskstream replaces; rewrites docs/benchmarks.md (~20 min)
+	$(UV) run --frozen --group bench python -m bench
+
+.PHONY: bench-quick
+bench-quick: ## The benchmarks at small scale (~1 min); fails if an event is lost or duplicated
+	$(UV) run --frozen --group bench python -m bench --quick
+
 .PHONY: lint
 lint: ## ruff: lint and formatting
 	$(RUN) ruff check .

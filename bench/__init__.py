@@ -1,0 +1,1 @@
+"""taskstream's benchmark suite: `python -m bench --quick` or `python -m bench` (full)."""

@@ -1,0 +1,309 @@
+"""The processes a benchmark runs: a private redis-server, Celery workers and the servers under
+test, each pinned to the server core, plus what /proc says about their memory and CPU.
+
+Nothing here touches a Redis the machine already runs: every Redis is a fresh `redis-server` on a
+free port of its own, with its data in a temporary folder.
+"""
+
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+T = TypeVar("T")
+
+
+def raise_file_limit() -> int:
+    """Soft limit of open files up to the hard limit (children inherit it); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+@dataclass(frozen=True)
+class Cores:
+    """Servers (Redis, workers, API) on one set of CPUs, the load generator on another."""
+
+    servers: frozenset[int]
+    load: frozenset[int]
+
+    @classmethod
+    def split(cls) -> "Cores":
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return cls(frozenset(cpus), frozenset(cpus))
+        return cls(frozenset(cpus[:1]), frozenset(cpus[1:2]))
+
+    @property
+    def pinned(self) -> bool:
+        return self.servers != self.load
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as exc:  # what is waited for fails until it is up
+            last = exc
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what} ({last!r})")
+        time.sleep(interval)
+
+
+class Process:
+    """A child process pinned to `cpus`, its output in a log file, stopped by SIGTERM then
+    SIGKILL (with whatever it started in its process group)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        log_dir: Path,
+        cpus: frozenset[int],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.args = list(args)
+        self.log_path = log_dir / f"{name}.log"
+        self.cpus = cpus
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "Process":
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=ROOT,
+                start_new_session=True,
+                # Before exec: every thread and process it starts inherits the CPUs.
+                preexec_fn=self._pin,
+            )
+        return self
+
+    def _pin(self) -> None:
+        os.sched_setaffinity(0, self.cpus)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL to it and its process group: for processes whose measurement is over."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class RedisServer:
+    """A private redis-server on a free port, with room for one connection per SSE client."""
+
+    def __init__(self, data_dir: Path, cpus: frozenset[int]) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            # Capped by Redis to the open-file limit less 32.
+            "--maxclients",
+            "50000",
+            "--tcp-backlog",
+            "4096",
+        ]
+        self.process = Process(f"redis-{self.port}", args, data_dir, cpus)
+        self._client: redis.Redis | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> "redis.Redis":
+        if self._client is None:
+            self._client = redis.Redis(port=self.port, decode_responses=True, socket_timeout=30)
+        return self._client
+
+    def start(self) -> "RedisServer":
+        self.process.start()
+        wait_until(lambda: self.client().ping(), 20, "redis-server to answer")
+        return self
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.process.kill()
+
+
+# --- what /proc says -------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(entry))
+    return tree
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process under it (gunicorn's workers, Celery's pool)."""
+    tree = _children()
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(tree.get(current, ()))
+    return found
+
+
+def cpu_seconds(pid: int, tree: bool = True) -> float:
+    """User plus system CPU time of `pid` (and its descendants) so far."""
+    total = 0
+    for each in process_tree(pid) if tree else [pid]:
+        try:
+            with open(f"/proc/{each}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def rss_bytes(pid: int, tree: bool = True) -> int:
+    total = 0
+    for each in process_tree(pid) if tree else [pid]:
+        try:
+            with open(f"/proc/{each}/statm", "rb") as statm:
+                total += int(statm.read().split()[1]) * PAGE_SIZE
+        except OSError:
+            continue
+    return total
+
+
+def cpu_ticks() -> dict[int, tuple[int, int]]:
+    """Per CPU: (busy, total) clock ticks since boot, from /proc/stat."""
+    ticks: dict[int, tuple[int, int]] = {}
+    with open("/proc/stat") as stat:
+        for line in stat:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *values = line.split()
+                numbers = [int(v) for v in values[:8]]
+                idle = numbers[3] + numbers[4]
+                ticks[int(name[3:])] = (sum(numbers) - idle, sum(numbers))
+    return ticks
+
+
+def busy_since(before: dict[int, tuple[int, int]]) -> dict[int, float]:
+    """Per CPU: the fraction of time it was busy since `before` (all processes, kernel too)."""
+    now = cpu_ticks()
+    busy: dict[int, float] = {}
+    for cpu, (b0, t0) in before.items():
+        b1, t1 = now.get(cpu, (b0, t0))
+        busy[cpu] = round((b1 - b0) / (t1 - t0), 3) if t1 > t0 else 0.0
+    return busy
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """Cores' worth of CPU busy over `seconds`: others' load while the bench is idle."""
+    before = cpu_ticks()
+    time.sleep(seconds)
+    return round(sum(busy_since(before).values()), 2)
+
+
+def machine() -> dict[str, object]:
+    model = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with contextlib.suppress(OSError), open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    uname = os.uname()
+    return {
+        "cpu": model,
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": f"{uname.sysname} {uname.release}",
+        "python": sys.version.split()[0],
+        "open_files": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
