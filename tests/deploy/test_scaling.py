@@ -17,24 +17,13 @@ import pytest
 
 from tests.conftest import StackFactory
 from tests.support.processes import ApiServer, Worker
-from tests.support.sse import FINAL, Message, SSEClient, of_task
+from tests.support.sse import FINAL, SSEClient, finished, of_task
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
 
 ROUTES = {"TASK_QUEUES": json.dumps({"long": "long"})}
 
 WorkerFactory = Callable[..., Worker]
-
-
-def log_between(stack: Stack, first: str, last: str) -> list[str]:
-    """Every id the event log holds from `first` to `last`, read straight from Redis."""
-    entries = stack.redis.client().xrange("ts:events", first, last) or []
-    return [str(entry_id) for entry_id, _ in entries]
-
-
-def finished(task_id: str) -> Callable[[list[Message]], bool]:
-    """A `wait_for` predicate: the task's final event has arrived."""
-    return lambda messages: any(e["type"] in FINAL for e in of_task(task_id)(messages))
 
 
 def history(stack: Stack, task_id: str) -> list[dict[str, Any]]:
@@ -91,10 +80,7 @@ def test_client_resumes_on_another_api_with_no_gap_and_no_duplicate(
     with second:
         second.wait_for(finished(long["id"]), 60)
 
-    assert all(m.event != "reset" for m in second.messages)
-    received = [m.id for m in seen + second.messages]
-    assert len(received) == len(set(received)), "a duplicate"
-    assert received == log_between(stack, seen[0].id or "-", received[-1] or "+"), "a gap"
+    stack.assert_resumed_exactly(seen, second.messages, long["id"])
     events = of_task(long["id"])(seen + second.messages)
     assert [e["seq"] for e in events] == list(range(1, stack.task(long["id"])["seq"] + 1))
     assert events[-1]["type"] == "succeeded"

@@ -30,24 +30,43 @@ def free_port() -> int:
 class Process:
     """A child process with its output in a log file, stopped by SIGTERM, then SIGKILL."""
 
-    def __init__(self, name: str, args: list[str], log_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        log_dir: Path,
+        env: Mapping[str, str],
+        cpus: frozenset[int] | None = None,
+    ) -> None:
         self.name = name
         self.args = args
         self.log_path = log_dir / f"{name}.log"
         self.env = {**os.environ, **env}
+        self.cpus = cpus  # pinned to these, with all it starts (the benchmarks use this)
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        log.close()
+    def start(self) -> "Process":
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=ROOT,
+                start_new_session=True,
+                preexec_fn=self._pin if self.cpus else None,
+            )
+        return self
+
+    def _pin(self) -> None:
+        assert self.cpus is not None
+        os.sched_setaffinity(0, self.cpus)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     @property
     def running(self) -> bool:
@@ -73,8 +92,9 @@ class Process:
         return self.proc.returncode
 
     def kill(self) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 

@@ -189,3 +189,8 @@ def of_task(task_id: str) -> Callable[[list[Message]], list[dict[str, Any]]]:
 
 
 FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def finished(task_id: str) -> Callable[[list[Message]], bool]:
+    """A `wait_for` predicate: the task's final event has arrived."""
+    return lambda messages: any(e["type"] in FINAL for e in of_task(task_id)(messages))

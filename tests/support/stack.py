@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.support.processes import ApiServer, RedisServer, Worker
-from tests.support.sse import SSEClient
+from tests.support.sse import Message, SSEClient, of_task
 from tests.support.waiting import wait_until
 
 
@@ -61,6 +61,23 @@ class Stack:
         found = wait_until(reached, timeout, message=f"task {task_id} to reach {states}")
         assert found is not None
         return found
+
+    def log_between(self, first: str, last: str) -> list[str]:
+        """Every id the event log holds from `first` to `last`, read straight from Redis."""
+        entries = self.redis.client().xrange("ts:events", first, last) or []
+        return [str(entry_id) for entry_id, _ in entries]
+
+    def assert_resumed_exactly(
+        self, before: list[Message], after: list[Message], task_id: str
+    ) -> None:
+        """What a client read before and after a reconnect is the log with no gap and no
+        duplicate, and the task's own events are numbered 1, 2, 3... with none missing."""
+        assert all(m.event != "reset" for m in after)
+        received = [m.id for m in before + after]
+        assert len(received) == len(set(received)), "a duplicate"
+        assert received == self.log_between(before[0].id or "-", received[-1] or "+"), "a gap"
+        seqs = [e["seq"] for e in of_task(task_id)(before + after)]
+        assert seqs == list(range(1, len(seqs) + 1))
 
     def events(
         self, path: str = "/api/events", headers: Mapping[str, str] | None = None

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError, TimeoutError
 
-from taskstream.events.entries import LogEntry
+from taskstream.events.entries import LogEntry, parse_entries
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
@@ -248,7 +248,7 @@ class Fanout:
                 await self._check_log_not_rewound()
                 continue
             for _stream, raw in reply or ():
-                entries = [LogEntry.from_redis(str(i), _text(f)) for i, f in raw]
+                entries = parse_entries(raw)
                 if entries:
                     self.publish([Frame.of(entry) for entry in entries])
                     for observe in self.observers:
@@ -262,7 +262,3 @@ class Fanout:
                 log.warning("the event log went back to %s: clients must reset", bounds.last_id)
                 self.position = bounds.last_id
                 self._close_all("the event log was reset")
-
-
-def _text(fields: dict[object, object]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in fields.items()}

@@ -1,6 +1,8 @@
 """An entry of the event log as read from Redis, with its JSON spliced once."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from taskstream.events.ids import EventId, parse_event_id
 from taskstream.events.models import FINAL_EVENT_TYPES, Event, splice
@@ -37,3 +39,14 @@ class LogEntry:
 
     def event(self) -> Event:
         return Event.model_validate_json(self.json)
+
+
+def text_fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+    return {str(key): str(value) for key, value in raw.items()}
+
+
+def parse_entries(raw: Any) -> list[LogEntry]:
+    """The entries of an `XRANGE` reply, or of one stream in an `XREAD` reply."""
+    return [
+        LogEntry.from_redis(str(entry_id), text_fields(fields)) for entry_id, fields in raw or ()
+    ]

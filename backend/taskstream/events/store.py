@@ -7,12 +7,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import redis
 import redis.asyncio as aioredis
 
-from taskstream.events.entries import LogEntry
+from taskstream.events.entries import LogEntry, parse_entries, text_fields
 from taskstream.events.ids import ZERO, EventId, parse_event_id
 from taskstream.events.keys import Keys
 from taskstream.events.models import EventDraft, Task, TaskState
@@ -34,14 +34,6 @@ from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def _text(raw: Mapping[Any, Any]) -> dict[str, str]:
-    return {str(key): str(value) for key, value in raw.items()}
-
-
-def _entries(raw: Any) -> list[LogEntry]:
-    return [LogEntry.from_redis(str(entry_id), _text(fields)) for entry_id, fields in raw or ()]
 
 
 @dataclass(frozen=True)
@@ -82,7 +74,7 @@ class EventStore:
         return parse_append_reply(draft, await self._append(keys=keys, args=args))
 
     async def get_task(self, task_id: str) -> Task | None:
-        raw = _text(await self.redis.hgetall(self.keys.task(task_id)))
+        raw = text_fields(await self.redis.hgetall(self.keys.task(task_id)))
         return task_from_hash(raw) if raw.get("state") else None
 
     async def request_cancel(self, task_id: str) -> str:
@@ -123,7 +115,7 @@ class EventStore:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for task_id in ids:
                     pipe.hgetall(self.keys.task(task_id))
-                hashes = [_text(raw) for raw in await pipe.execute()]
+                hashes = [text_fields(raw) for raw in await pipe.execute()]
             gone: list[str] = []
             for task_id, raw in zip(ids, hashes, strict=True):
                 last = task_id
@@ -151,14 +143,16 @@ class EventStore:
 
     async def read_log(self, after: str, until: str, count: int) -> list[LogEntry]:
         """Entries of the global log with `after` < id <= `until`, oldest first."""
-        return _entries(await self.redis.xrange(self.keys.events, f"({after}", until, count=count))
+        return parse_entries(
+            await self.redis.xrange(self.keys.events, f"({after}", until, count=count)
+        )
 
     async def read_task_log(
         self, task_id: str, after: str | None, until: str, count: int
     ) -> list[LogEntry]:
         start = "-" if after is None else f"({after}"
         key = self.keys.task_events(task_id)
-        return _entries(await self.redis.xrange(key, start, until, count=count))
+        return parse_entries(await self.redis.xrange(key, start, until, count=count))
 
     async def last_event_id(self) -> str:
         entries = await self.redis.xrevrange(self.keys.events, "+", "-", count=1)
@@ -297,7 +291,7 @@ class SyncEventStore:
         return {str(name) for name in self.redis.zrangebyscore(self.keys.workers, since, "+inf")}
 
     def get_task(self, task_id: str) -> Task | None:
-        raw = _text(self._patiently(lambda: self.redis.hgetall(self.keys.task(task_id))))
+        raw = text_fields(self._patiently(lambda: self.redis.hgetall(self.keys.task(task_id))))
         return task_from_hash(raw) if raw.get("state") else None
 
     def cancel_requested(self, task_id: str) -> bool:
