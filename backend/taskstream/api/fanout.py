@@ -1,13 +1,17 @@
 """One reader of the event log per API process, fanning each event out to every SSE client.
 
 No client ever costs a Redis connection or command while it is live: the reader blocks on
-`XREAD` for the whole process, encodes each event once as an SSE message, and hands every batch to
-the clients' bounded buffers. A client whose buffer is full has fallen behind: it is dropped, and
+`XREAD` for the whole process, encodes each event once as an SSE message, and joins each batch
+into one chunk per audience (everyone, one principal, one task). A client that has caught up gets
+that chunk written straight to its connection by a `Sink`, with no task of its own woken; a client
+still catching up, or whose connection cannot take more yet, collects frames in a bounded buffer
+that its stream drains. A client whose buffer is full has fallen behind: it is dropped, and
 resumes from the log by its last event id when it reconnects, so a slow reader cannot grow memory.
 
-Keep-alives are one shared heartbeat, handed to every client like a batch of events, rather than a
-timer per client. The counters here are plain integers read when metrics are scraped, so counting
-costs the hot path nothing.
+The fan-out hands the event loop back between slices of clients, so requests are served in the
+middle of a large fan-out rather than after it. Keep-alives are one shared heartbeat, delivered
+to every client like a batch of events, rather than a timer per client. The counters here are
+plain integers read when metrics are scraped, so counting costs the hot path nothing.
 """
 
 import asyncio
@@ -15,9 +19,9 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError, TimeoutError
@@ -27,6 +31,9 @@ from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
 log = logging.getLogger(__name__)
+
+# Clients served between two hand-backs of the event loop during one fan-out.
+SLICE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,23 +56,74 @@ class Frame:
 HEARTBEAT = Frame(key=ZERO, task_id="", final=False, data=b": keep-alive\n\n")
 
 
+def joined(frames: Iterable[Frame]) -> bytes:
+    return b"".join(frame.data for frame in frames)
+
+
 class StreamClosed(Exception):
     """The subscriber was dropped (too slow) or the server is shutting down."""
 
 
+class Sink(Protocol):
+    """Writes a client's chunks to its connection without a task of its own."""
+
+    @property
+    def ready(self) -> bool:
+        """Whether it can write now (its response has begun and no write is waiting)."""
+
+    def write(self, data: bytes) -> bool:
+        """Writes `data` now: True. False: it took `data` but must wait for the connection
+        to drain; `drain()` finishes that write."""
+
+    async def drain(self) -> None:
+        """Finishes a write that had to wait (at once if none did)."""
+
+
 class Subscriber:
+    __slots__ = (
+        "_direct",
+        "_frames",
+        "_limit",
+        "_sink",
+        "_wakeup",
+        "closed_reason",
+        "principal",
+        "start",
+        "task_id",
+    )
+
     def __init__(
-        self, task_id: str | None, start: EventId, limit: int, principal: str | None = None
+        self,
+        task_id: str | None,
+        start: EventId,
+        limit: int,
+        principal: str | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self.task_id = task_id
         self.principal = principal
         self.start = start
+        self.closed_reason: str | None = None
         self._limit = limit
         self._frames: deque[Frame] = deque()
         self._wakeup = asyncio.Event()
-        self.closed_reason: str | None = None
+        self._sink = sink
+        # True while live frames go straight to the sink instead of the buffer.
+        self._direct = False
+
+    def deliver(self, frames: list[Frame], data: bytes) -> bool:
+        """Hands over `frames` (`data`: them joined); False if the client is too slow to keep."""
+        if self._direct:
+            if not self._sink.write(data):  # type: ignore[union-attr]
+                # The connection is full: what follows waits in the buffer behind that write.
+                self._direct = False
+                self._wakeup.set()
+            return True
+        return self.offer(frames)
 
     def offer(self, frames: list[Frame]) -> bool:
+        if self.closed_reason is not None:
+            return True  # on its way out; its stream ends at its next wait
         if len(self._frames) + len(frames) > self._limit:
             self.close("too slow: its buffer is full")
             return False
@@ -76,17 +134,24 @@ class Subscriber:
     def close(self, reason: str) -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
+        self._direct = False
         self._frames.clear()
         self._wakeup.set()
 
     async def next_batch(self) -> list[Frame]:
-        while not self._frames:
+        """The buffered frames, once there are any. With a sink, a client that has sent all it
+        was given stops buffering here: live frames go straight to its connection meanwhile."""
+        while True:
+            if self._sink is not None:
+                await self._sink.drain()  # a write that had to wait goes out before the rest
             if self.closed_reason is not None:
                 raise StreamClosed(self.closed_reason)
+            if self._frames:
+                break
+            self._direct = self._sink is not None and self._sink.ready
             self._wakeup.clear()
             await self._wakeup.wait()
-        if self.closed_reason is not None:
-            raise StreamClosed(self.closed_reason)
+            self._direct = False
         batch = list(self._frames)
         self._frames.clear()
         return batch
@@ -160,12 +225,15 @@ class Fanout:
         self._by_task.clear()
         self._per_principal.clear()
 
-    def subscribe(self, task_id: str | None = None, principal: str | None = None) -> Subscriber:
+    def subscribe(
+        self, task_id: str | None = None, principal: str | None = None, sink: Sink | None = None
+    ) -> Subscriber:
         """A new client's buffer; it will get every event after `Subscriber.start`.
 
-        `principal`: only that principal's events reach it (None: everyone's).
+        `principal`: only that principal's events reach it (None: everyone's). `sink`: where its
+        live frames may be written directly once it has caught up.
         """
-        sub = Subscriber(task_id, self.position, self._buffer_limit, principal)
+        sub = Subscriber(task_id, self.position, self._buffer_limit, principal, sink)
         if task_id is None:
             self._everything.setdefault(principal, set()).add(sub)
         else:
@@ -186,46 +254,57 @@ class Fanout:
         if self._per_principal[sub.principal] <= 0:
             del self._per_principal[sub.principal]
 
-    def publish(self, frames: list[Frame]) -> None:
+    async def publish(self, frames: list[Frame]) -> None:
+        """Delivers a batch to every client it concerns, in slices of `SLICE` clients."""
         self.position = frames[-1].key
         stats = self.stats
         stats.published += len(frames)
         stats.lag_seconds = max(0.0, time.time() - frames[-1].key[0] / 1000)
-        for principal, subs in list(self._everything.items()):
+        audiences: list[tuple[list[Subscriber], list[Frame]]] = []
+        for principal, subs in self._everything.items():
             # Each principal's share of the batch is picked out once, whatever its client count.
             mine = frames if principal is None else [f for f in frames if f.owner == principal]
-            if not mine:
-                continue
-            offered = 0
-            for sub in list(subs):
-                if sub.offer(mine):
-                    offered += 1
-                else:
-                    self.unsubscribe(sub)
-                    stats.dropped += 1
-            stats.delivered += offered * len(mine)
-        if not self._by_task:
-            return
-        per_task: dict[str, list[Frame]] = {}
-        for frame in frames:
-            if frame.task_id in self._by_task:
-                per_task.setdefault(frame.task_id, []).append(frame)
-        for task_id, task_frames in per_task.items():
-            for sub in list(self._by_task.get(task_id, ())):
-                if sub.offer(task_frames):
-                    stats.delivered += len(task_frames)
-                else:
-                    self.unsubscribe(sub)
-                    stats.dropped += 1
+            if mine:
+                audiences.append((list(subs), mine))
+        if self._by_task:
+            per_task: dict[str, list[Frame]] = {}
+            for frame in frames:
+                if frame.task_id in self._by_task:
+                    per_task.setdefault(frame.task_id, []).append(frame)
+            for task_id, task_frames in per_task.items():
+                audiences.append((list(self._by_task[task_id]), task_frames))
+        served = 0
+        for audience, mine in audiences:
+            data = joined(mine)
+            for start in range(0, len(audience), SLICE):
+                if served >= SLICE:
+                    served = 0
+                    await asyncio.sleep(0)  # let requests in between slices
+                chunk = audience[start : start + SLICE]
+                self._deliver(chunk, mine, data)
+                served += len(chunk)
+
+    def _deliver(self, subs: list[Subscriber], frames: list[Frame], data: bytes) -> None:
+        kept = 0
+        for sub in subs:
+            if sub.deliver(frames, data):
+                kept += 1
+            else:
+                self.unsubscribe(sub)
+                self.stats.dropped += 1
+        self.stats.delivered += kept * len(frames)
 
     async def _beat(self) -> None:
         heartbeat = [HEARTBEAT]
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
-            for sub in self._subscribers():
-                if not sub.offer(heartbeat):
-                    self.unsubscribe(sub)
-                    self.stats.dropped += 1
+            subs = self._subscribers()
+            for start in range(0, len(subs), SLICE):
+                for sub in subs[start : start + SLICE]:
+                    if not sub.deliver(heartbeat, HEARTBEAT.data):
+                        self.unsubscribe(sub)
+                        self.stats.dropped += 1
+                await asyncio.sleep(0)
 
     async def _run(self) -> None:
         delay = 0.1
@@ -250,9 +329,9 @@ class Fanout:
             for _stream, raw in reply or ():
                 entries = parse_entries(raw)
                 if entries:
-                    self.publish([Frame.of(entry) for entry in entries])
                     for observe in self.observers:
                         observe(entries)
+                    await self.publish([Frame.of(entry) for entry in entries])
 
     async def _check_log_not_rewound(self) -> None:
         """After an outage: if Redis came back with an older log, follow it and drop clients."""

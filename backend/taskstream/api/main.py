@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from taskstream import __version__
-from taskstream.api import problems
+from taskstream.api import problems, sse
 from taskstream.api.deps import Services
 from taskstream.api.fanout import Fanout
 from taskstream.api.limits import BodySizeLimit
@@ -31,6 +32,15 @@ Submit a task with `POST /api/tasks`, then follow its events on `GET /api/events
 `GET /api/tasks/{id}/events` (one task) as Server-Sent Events. Errors are
 [problem details](https://www.rfc-editor.org/rfc/rfc9457) naming what was wrong.
 """
+
+
+class TaskstreamAPI(FastAPI):
+    """Keeps the server's own `send` in each request's scope, for the live event streams."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[sse.RAW_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, kinds: KindRegistry | None = None) -> FastAPI:
@@ -75,7 +85,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             await reader.aclose()
             await client.aclose()
 
-    app = FastAPI(
+    app = TaskstreamAPI(
         title="taskstream",
         version=__version__,
         description=DESCRIPTION,

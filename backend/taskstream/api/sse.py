@@ -1,18 +1,41 @@
-"""The one place that turns an event stream into an HTTP response."""
+"""The one place that turns an event stream into an HTTP response.
+
+sse-starlette keeps what it does well: the headers, watching for the client's disconnect and for
+the server's shutdown, and the catch-up chunks a stream yields. Live events take a shorter way:
+once a client has caught up, the fan-out writes each batch to its connection through a
+`ConnectionSink`, with the server's own `send`, below the middleware (which only looks at a
+response's start) and without waking the client's task.
+"""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
+import anyio
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["DOC", "HEADERS", "EventSourceResponse", "ensure_ready", "event_stream"]
-
-from taskstream.api.fanout import Fanout
+from taskstream.api.fanout import Fanout, StreamClosed
 from taskstream.errors import StoreUnavailable, TooManyRequests, Unavailable
 from taskstream.settings import Settings
 
+__all__ = [
+    "DOC",
+    "HEADERS",
+    "RAW_SEND",
+    "ConnectionSink",
+    "EventSourceResponse",
+    "LiveEventSourceResponse",
+    "admit",
+    "ensure_ready",
+    "event_stream",
+]
+
 HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
+
+# The scope key under which the application keeps the server's own `send` for each request.
+RAW_SEND = "taskstream.raw_send"
 
 DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -43,10 +66,129 @@ async def ensure_ready(fanout: Fanout) -> None:
         raise StoreUnavailable("the event log is not reachable yet") from exc
 
 
-def event_stream(body: AsyncIterator[bytes], settings: Settings) -> EventSourceResponse:
-    return EventSourceResponse(
-        body,
-        headers=HEADERS,
-        ping=0,  # the fan-out's one heartbeat keeps every stream alive
-        send_timeout=settings.client_send_timeout_seconds,
-    )
+class _Rest:
+    """The rest of a started coroutine: awaiting this runs it to its end in the awaiting task."""
+
+    def __init__(self, coro: Generator[Any, Any, Any], waiting_on: Any) -> None:
+        self._coro = coro
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        waiting_on = self._waiting_on
+        while True:
+            try:
+                resumed = yield waiting_on
+            except GeneratorExit:
+                self._coro.close()
+                raise
+            except BaseException as exc:  # cancellation, passed on to the write
+                try:
+                    waiting_on = self._coro.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting_on = self._coro.send(resumed)
+            except StopIteration:
+                return
+
+
+class ConnectionSink:
+    """Writes a client's live chunks from the fan-out, inline.
+
+    A body write runs the server's `send` coroutine by hand: on uvicorn it completes at once
+    unless the connection's write buffer is full, so a live batch costs one call per client, not a
+    task switch. A write that has to wait is kept, and the client's own task finishes it
+    (`drain`) within the send timeout before sending anything else.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        self._timeout = timeout
+        self._send: Send | None = None
+        self._pending: _Rest | None = None
+        self.failure: str | None = None
+
+    def bind(self, send: Send) -> None:
+        self._send = send
+
+    @property
+    def ready(self) -> bool:
+        return self._send is not None and self._pending is None and self.failure is None
+
+    def write(self, data: bytes) -> bool:
+        assert self._send is not None
+        coro: Any = self._send({"type": "http.response.body", "body": data, "more_body": True})
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception as exc:  # the server refused the write: the stream is over
+            self.failure = f"the connection failed: {exc!r}"
+            return False
+        self._pending = _Rest(coro, waiting_on)
+        return False
+
+    async def drain(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            with anyio.move_on_after(self._timeout) as scope:
+                await pending
+            if scope.cancelled_caught:
+                self.failure = "too slow: its connection stopped taking events"
+        if self.failure is not None:
+            raise StreamClosed(self.failure)
+
+
+class LiveEventSourceResponse(EventSourceResponse):
+    """An `EventSourceResponse` whose live events the fan-out writes through `sink`."""
+
+    def __init__(self, content: AsyncIterator[bytes], sink: ConnectionSink, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.sink = sink
+        self._raw_send: Send | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._raw_send = scope.get(RAW_SEND)
+        await super().__call__(scope, receive, send)
+
+    async def _stream_response(self, send: Send) -> None:
+        start: Message = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
+        await send(start)  # through the middleware, which may add headers
+        body = self._raw_send or send
+        self.sink.bind(body)
+        try:
+            async for data in self.body_iterator:
+                await self._send_with_timeout(
+                    body, {"type": "http.response.body", "body": data, "more_body": True}
+                )
+        except BaseException:
+            # The stream is suspended at a yield: close it so its cleanup runs first.
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.move_on_after(self._cleanup_timeout, shield=True):
+                    await aclose()
+            raise
+        if self.sink.failure is not None:
+            raise SendTimeoutError()  # the connection is stuck: let the server close it
+        async with self._send_lock:
+            self.active = False
+            await self._send_with_timeout(
+                send, {"type": "http.response.body", "body": b"", "more_body": False}
+            )
+
+
+def event_stream(
+    body: AsyncIterator[bytes], settings: Settings, sink: ConnectionSink | None = None
+) -> EventSourceResponse:
+    options: dict[str, Any] = {
+        "headers": HEADERS,
+        "ping": 0,  # the fan-out's one heartbeat keeps every stream alive
+        "send_timeout": settings.client_send_timeout_seconds,
+    }
+    if sink is None:
+        return EventSourceResponse(body, **options)
+    return LiveEventSourceResponse(body, sink, **options)

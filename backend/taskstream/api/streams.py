@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 
-from taskstream.api.fanout import HEARTBEAT, Fanout, Frame, StreamClosed
+from taskstream.api.fanout import HEARTBEAT, Fanout, Frame, Sink, StreamClosed, joined
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
@@ -61,9 +61,11 @@ async def all_events(
     last_event_id: str | None,
     retry_ms: int,
     viewer: str | None = None,
+    sink: Sink | None = None,
 ) -> AsyncIterator[bytes]:
-    """`viewer`: the principal whose events are sent (None: everyone's)."""
-    sub = fanout.subscribe(principal=viewer)
+    """`viewer`: the principal whose events are sent (None: everyone's). `sink`: where the
+    fan-out may write live events itself once the client has caught up."""
+    sub = fanout.subscribe(principal=viewer, sink=sink)
     try:
         yield retry_hint(retry_ms)
         sent = sub.start
@@ -82,12 +84,12 @@ async def all_events(
                         break
                     mine = [e for e in entries if viewer is None or e.owner == viewer]
                     if mine:
-                        yield b"".join(Frame.of(entry).data for entry in mine)
+                        yield joined(Frame.of(entry) for entry in mine)
                     sent = entries[-1].key
         while True:
             fresh, sent = _fresh(await sub.next_batch(), sent)
             if fresh:
-                yield b"".join(frame.data for frame in fresh)
+                yield joined(fresh)
     except StreamClosed:
         return
     except (RedisError, OSError) as exc:
@@ -125,7 +127,7 @@ async def task_events(
             if not entries:
                 break
             frames = [Frame.of(entry) for entry in entries]
-            yield b"".join(frame.data for frame in frames)
+            yield joined(frames)
             sent = frames[-1].key
             if frames[-1].final:
                 return
@@ -133,10 +135,10 @@ async def task_events(
             fresh, sent = _fresh(await sub.next_batch(), sent)
             final = next((i for i, frame in enumerate(fresh) if frame.final), None)
             if final is not None:
-                yield b"".join(frame.data for frame in fresh[: final + 1])
+                yield joined(fresh[: final + 1])
                 return
             if fresh:
-                yield b"".join(frame.data for frame in fresh)
+                yield joined(fresh)
     except StreamClosed:
         return
     except (RedisError, OSError) as exc:

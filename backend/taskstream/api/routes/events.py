@@ -43,8 +43,9 @@ async def all_events(
     viewer = sse.admit(fanout, settings, principal)
     await sse.ensure_ready(fanout)
     resume = last_event_id_header or last_event_id
-    body = streams.all_events(store, fanout, resume, settings.sse_retry_ms, viewer)
-    return sse.event_stream(body, settings)
+    sink = sse.ConnectionSink(settings.client_send_timeout_seconds)
+    body = streams.all_events(store, fanout, resume, settings.sse_retry_ms, viewer, sink)
+    return sse.event_stream(body, settings, sink)
 
 
 @router.get(
