@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -78,14 +78,20 @@ class Sink(Protocol):
     async def drain(self) -> None:
         """Finishes a write that had to wait (at once if none did)."""
 
+    def attach(self, close: Callable[[str], None]) -> None:
+        """`close(reason)` ends the stream it writes for (when its client goes away)."""
+
 
 class Subscriber:
+    """One client's place in the fan-out. Thousands are alive at once, so it keeps no more than
+    it must: a list for its buffer and a future only while its stream waits."""
+
     __slots__ = (
         "_direct",
         "_frames",
         "_limit",
         "_sink",
-        "_wakeup",
+        "_waiter",
         "closed_reason",
         "principal",
         "start",
@@ -105,11 +111,13 @@ class Subscriber:
         self.start = start
         self.closed_reason: str | None = None
         self._limit = limit
-        self._frames: deque[Frame] = deque()
-        self._wakeup = asyncio.Event()
+        self._frames: list[Frame] = []
+        self._waiter: asyncio.Future[None] | None = None
         self._sink = sink
         # True while live frames go straight to the sink instead of the buffer.
         self._direct = False
+        if sink is not None:
+            sink.attach(self.close)
 
     def deliver(self, frames: list[Frame], data: bytes) -> bool:
         """Hands over `frames` (`data`: them joined); False if the client is too slow to keep."""
@@ -117,7 +125,7 @@ class Subscriber:
             if not self._sink.write(data):  # type: ignore[union-attr]
                 # The connection is full: what follows waits in the buffer behind that write.
                 self._direct = False
-                self._wakeup.set()
+                self._wake()
             return True
         return self.offer(frames)
 
@@ -128,15 +136,19 @@ class Subscriber:
             self.close("too slow: its buffer is full")
             return False
         self._frames.extend(frames)
-        self._wakeup.set()
+        self._wake()
         return True
 
     def close(self, reason: str) -> None:
         if self.closed_reason is None:
             self.closed_reason = reason
         self._direct = False
-        self._frames.clear()
-        self._wakeup.set()
+        self._frames = []
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next_batch(self) -> list[Frame]:
         """The buffered frames, once there are any. With a sink, a client that has sent all it
@@ -149,11 +161,13 @@ class Subscriber:
             if self._frames:
                 break
             self._direct = self._sink is not None and self._sink.ready
-            self._wakeup.clear()
-            await self._wakeup.wait()
-            self._direct = False
-        batch = list(self._frames)
-        self._frames.clear()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+                self._direct = False
+        batch, self._frames = self._frames, []
         return batch
 
 
@@ -210,7 +224,7 @@ class Fanout:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._close_all("server shutting down")
+        self.close_all("server shutting down")
 
     def _subscribers(self) -> list[Subscriber]:
         return [
@@ -218,7 +232,7 @@ class Fanout:
             *(sub for subs in self._by_task.values() for sub in subs),
         ]
 
-    def _close_all(self, reason: str) -> None:
+    def close_all(self, reason: str) -> None:
         for sub in self._subscribers():
             sub.close(reason)
         self._everything.clear()
@@ -340,4 +354,4 @@ class Fanout:
             if bounds.last_id < self.position:
                 log.warning("the event log went back to %s: clients must reset", bounds.last_id)
                 self.position = bounds.last_id
-                self._close_all("the event log was reset")
+                self.close_all("the event log was reset")

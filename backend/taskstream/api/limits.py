@@ -20,10 +20,20 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_bytes:
+                    await self._refuse(scope, receive, send)
+                    return
+                has_body = value != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            # Neither length nor chunks: HTTP/1.1 says there is no body (as for every event
+            # stream), so there is nothing to count.
+            await self.app(scope, receive, send)
+            return
         received = 0
         too_large = answered = refused = finished = False
 

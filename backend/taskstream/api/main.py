@@ -1,5 +1,6 @@
 """Builds the FastAPI application: `uvicorn --factory taskstream.api.main:create_app`."""
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -74,12 +75,14 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             metrics=metrics,
         )
         fanout.start()
+        exit_watch = asyncio.create_task(sse.close_streams_on_exit(fanout), name="sse-exit-watch")
         # Long-lived objects made so far never need collecting again: keep full collections
         # from walking them while clients stream.
         gc.freeze()
         try:
             yield
         finally:
+            exit_watch.cancel()
             await fanout.stop()
             celery.close()
             await reader.aclose()

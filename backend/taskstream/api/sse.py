@@ -8,7 +8,7 @@ response's start) and without waking the client's task.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
 import anyio
@@ -28,6 +28,7 @@ __all__ = [
     "EventSourceResponse",
     "LiveEventSourceResponse",
     "admit",
+    "close_streams_on_exit",
     "ensure_ready",
     "event_stream",
 ]
@@ -106,10 +107,20 @@ class ConnectionSink:
         self._timeout = timeout
         self._send: Send | None = None
         self._pending: _Rest | None = None
+        self._close: Callable[[str], None] | None = None
         self.failure: str | None = None
 
     def bind(self, send: Send) -> None:
         self._send = send
+
+    def attach(self, close: Callable[[str], None]) -> None:
+        self._close = close
+
+    def hang_up(self) -> None:
+        """The client went away: end the stream."""
+        self._send = None
+        if self._close is not None:
+            self._close("the client went away")
 
     @property
     def ready(self) -> bool:
@@ -140,30 +151,44 @@ class ConnectionSink:
 
 
 class LiveEventSourceResponse(EventSourceResponse):
-    """An `EventSourceResponse` whose live events the fan-out writes through `sink`."""
+    """An `EventSourceResponse` whose live events the fan-out writes through `sink`.
+
+    It runs in the request's own task with one helper task that watches for the client leaving:
+    no task group, lock or shutdown event per client (`close_streams_on_exit` ends every stream
+    when the server stops, once for the process).
+    """
 
     def __init__(self, content: AsyncIterator[bytes], sink: ConnectionSink, **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
         self.sink = sink
-        self._raw_send: Send | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._raw_send = scope.get(RAW_SEND)
-        await super().__call__(scope, receive, send)
+        if scope["method"] == "HEAD":
+            await super().__call__(scope, receive, send)
+            return
+        watcher = asyncio.create_task(self._watch_for_disconnect(receive))
+        try:
+            await self._stream(send, scope.get(RAW_SEND) or send)
+        finally:
+            watcher.cancel()
 
-    async def _stream_response(self, send: Send) -> None:
+    async def _watch_for_disconnect(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.sink.hang_up()
+
+    async def _stream(self, send: Send, raw_send: Send) -> None:
         start: Message = {
             "type": "http.response.start",
             "status": self.status_code,
             "headers": self.raw_headers,
         }
         await send(start)  # through the middleware, which may add headers
-        body = self._raw_send or send
-        self.sink.bind(body)
+        self.sink.bind(raw_send)
         try:
             async for data in self.body_iterator:
                 await self._send_with_timeout(
-                    body, {"type": "http.response.body", "body": data, "more_body": True}
+                    raw_send, {"type": "http.response.body", "body": data, "more_body": True}
                 )
         except BaseException:
             # The stream is suspended at a yield: close it so its cleanup runs first.
@@ -174,11 +199,15 @@ class LiveEventSourceResponse(EventSourceResponse):
             raise
         if self.sink.failure is not None:
             raise SendTimeoutError()  # the connection is stuck: let the server close it
-        async with self._send_lock:
-            self.active = False
-            await self._send_with_timeout(
-                send, {"type": "http.response.body", "body": b"", "more_body": False}
-            )
+        await self._send_with_timeout(
+            send, {"type": "http.response.body", "body": b"", "more_body": False}
+        )
+
+
+async def close_streams_on_exit(fanout: Fanout) -> None:
+    """Ends every stream when the server begins to shut down, so it does not wait for them."""
+    await EventSourceResponse._listen_for_exit_signal()
+    fanout.close_all("server shutting down")
 
 
 def event_stream(
