@@ -67,7 +67,7 @@ def read_session(settings: Settings, cookie: str, now: float | None = None) -> s
     return None
 
 
-def authenticate(request: Request) -> str:
+async def authenticate(request: Request) -> str:  # async: no thread for a plain check
     settings: Settings = request.app.state.services.settings
     if not settings.auth_required:
         return ANONYMOUS

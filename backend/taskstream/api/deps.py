@@ -1,4 +1,7 @@
-"""The API's dependencies as `Annotated` aliases, all taken from the app's state."""
+"""The API's dependencies as `Annotated` aliases, all taken from the app's state.
+
+They are `async def` although none awaits: FastAPI runs a plain `def` dependency in a thread.
+"""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -28,23 +31,23 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return _services(request).settings
 
 
-def _kinds(request: Request) -> KindRegistry:
+async def _kinds(request: Request) -> KindRegistry:
     return _services(request).kinds
 
 
-def _store(request: Request) -> EventStore:
+async def _store(request: Request) -> EventStore:
     return _services(request).store
 
 
-def _fanout(request: Request) -> Fanout:
+async def _fanout(request: Request) -> Fanout:
     return _services(request).fanout
 
 
-def _tasks(request: Request) -> TaskService:
+async def _tasks(request: Request) -> TaskService:
     return _services(request).tasks
 
 
@@ -54,7 +57,7 @@ StoreDep = Annotated[EventStore, Depends(_store)]
 FanoutDep = Annotated[Fanout, Depends(_fanout)]
 
 
-def _metrics(request: Request) -> Metrics | None:
+async def _metrics(request: Request) -> Metrics | None:
     return _services(request).metrics
 
 
