@@ -36,12 +36,24 @@ Submit a task with `POST /api/tasks`, then follow its events on `GET /api/events
 
 
 class TaskstreamAPI(FastAPI):
-    """Keeps the server's own `send` in each request's scope, for the live event streams."""
+    """Carries a live event stream on below the framework once its headers are out (see
+    `sse.LiveEventSourceResponse`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[sse.RAW_SEND] = send
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        own = set(scope)
+        scope[sse.HANDOFF] = None
         await super().__call__(scope, receive, send)
+        rest = scope[sse.HANDOFF]
+        if rest is not None:
+            # What the framework put in the scope (its exit stacks, router, endpoint) is done
+            # with: let it go rather than keep it as long as the stream lives.
+            for key in set(scope) - own:
+                del scope[key]
+            del own
+            await rest(send)
 
 
 def create_app(settings: Settings | None = None, kinds: KindRegistry | None = None) -> FastAPI:

@@ -22,8 +22,8 @@ from taskstream.settings import Settings
 
 __all__ = [
     "DOC",
+    "HANDOFF",
     "HEADERS",
-    "RAW_SEND",
     "ConnectionSink",
     "EventSourceResponse",
     "LiveEventSourceResponse",
@@ -35,8 +35,9 @@ __all__ = [
 
 HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 
-# The scope key under which the application keeps the server's own `send` for each request.
-RAW_SEND = "taskstream.raw_send"
+# The scope key by which the application's outermost layer offers to carry a live stream on
+# below the framework once its headers are out: the response puts the rest of itself there.
+HANDOFF = "taskstream.handoff"
 
 DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -153,42 +154,56 @@ class ConnectionSink:
 class LiveEventSourceResponse(EventSourceResponse):
     """An `EventSourceResponse` whose live events the fan-out writes through `sink`.
 
-    It runs in the request's own task with one helper task that watches for the client leaving:
-    no task group, lock or shutdown event per client (`close_streams_on_exit` ends every stream
-    when the server stops, once for the process).
+    Its headers go out through the middleware (which may add some, as CORS does). Then, where
+    the application offers it (`HANDOFF`), the rest of the response runs below the framework, with
+    the server's own `send` and `receive`: the request's handling unwinds and frees what it held
+    (an idle stream keeps only what it needs), and live writes pass no middleware wrapper (they
+    only look at a response's start). It runs in the request's task with one helper task that
+    watches for the client leaving: no task group, lock or shutdown event per client
+    (`close_streams_on_exit` ends every stream when the server stops, once for the process).
     """
 
     def __init__(self, content: AsyncIterator[bytes], sink: ConnectionSink, **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
         self.sink = sink
+        self._receive: Receive | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "HEAD":
             await super().__call__(scope, receive, send)
             return
-        watcher = asyncio.create_task(self._watch_for_disconnect(receive))
-        try:
-            await self._stream(send, scope.get(RAW_SEND) or send)
-        finally:
-            watcher.cancel()
-
-    async def _watch_for_disconnect(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self.sink.hang_up()
-
-    async def _stream(self, send: Send, raw_send: Send) -> None:
         start: Message = {
             "type": "http.response.start",
             "status": self.status_code,
             "headers": self.raw_headers,
         }
-        await send(start)  # through the middleware, which may add headers
-        self.sink.bind(raw_send)
+        await send(start)
+        self._receive = receive  # as the middleware gave it: a body past the limit ends it
+        if HANDOFF in scope:
+            scope[HANDOFF] = self.rest
+            return
+        await self.rest(send)
+
+    async def rest(self, send: Send) -> None:
+        """The response after its start: the stream, until it ends or the client leaves."""
+        watcher = asyncio.create_task(self._watch_for_disconnect(self._receive))
+        try:
+            await self._stream(send)
+        finally:
+            watcher.cancel()
+
+    async def _watch_for_disconnect(self, receive: Receive | None) -> None:
+        assert receive is not None
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.sink.hang_up()
+
+    async def _stream(self, send: Send) -> None:
+        self.sink.bind(send)
         try:
             async for data in self.body_iterator:
                 await self._send_with_timeout(
-                    raw_send, {"type": "http.response.body", "body": data, "more_body": True}
+                    send, {"type": "http.response.body", "body": data, "more_body": True}
                 )
         except BaseException:
             # The stream is suspended at a yield: close it so its cleanup runs first.
