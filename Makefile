@@ -54,6 +54,7 @@ typecheck: ## mypy --strict on the backend and the tests
 	$(RUN) mypy
 
 .PHONY: test
-test: install web lint typecheck ## Lint, type-check and run every test (needs redis-server, chromium)
+test: install web lint typecheck ## Lint, type-check, run every test and the quick benchmarks (needs redis-server, chromium)
 	cd frontend && npm test
 	$(RUN) pytest
+	$(MAKE) --no-print-directory bench-quick

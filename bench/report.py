@@ -527,9 +527,129 @@ def write(results: Json) -> None:
         *_worker_section(results),
         *_storm_section(results),
         *_metrics_section(results),
+        *targets_section(results),
         *limits_section(results),
     ]
     DOC.write_text("\n".join(lines).rstrip() + "\n")
+
+
+def targets_section(results: Json) -> list[str]:
+    """taskstream's targets (one API process, one worker, this machine), each met or missed."""
+    points = fanout_points(results)
+    counts = sorted({n for d, n in points if d == "taskstream"})
+    if not counts:
+        return []
+
+    def at(design: str, clients: int, name: str) -> Any:
+        return points.get((design, clients), {}).get(name)
+
+    def verdict(ok: bool | None) -> str:
+        return "-" if ok is None else ("met" if ok else "**missed**")
+
+    def each(name: str, base: str, limit: float) -> tuple[str, bool | None]:
+        pairs = [(n, at("taskstream", n, name), at(base, n, name)) for n in counts]
+        ratios = [(n, v / b) for n, v, b in pairs if v is not None and b]
+        if not ratios:
+            return "-", None
+        text = ", ".join(f"{r:.2f}x at {n:,}" for n, r in ratios)
+        return text, all(r <= limit for _, r in ratios)
+
+    rows: list[list[str]] = []
+    top_n = counts[-1]
+    top = points[("taskstream", top_n)]
+    held = top["connected"] == top_n and not top["lost"] and not top["duplicates"]
+    rows.append(
+        [
+            f"{top_n:,} SSE clients held, 0 deliveries lost or duplicated",
+            f"{_fmt(top['connected'])} connected, {top['lost']:,} lost, "
+            f"{top['duplicates']:,} duplicated",
+            verdict(held if top_n >= 10_000 else None),
+        ]
+    )
+    text, ok = each("latency_p99_ms", "bare", 1.5)
+    rows.append(
+        ["p99 latency at most 1.5x the bare server's, at every client count", text, verdict(ok)]
+    )
+    gains = []
+    gain_ok: bool | None = None
+    for n in (1000, 5000):
+        ts = at("taskstream", n, "latency_p99_ms")
+        for design in ("flask", "fastapi"):
+            other = at(design, n, "latency_p99_ms")
+            if ts and other:
+                name = NAMES[design].split(",")[0]
+                gains.append(f"{other / ts:.0f}x lower than {name} at {n:,}")
+                gain_ok = (gain_ok is not False) and other / ts >= 10
+    rows.append(
+        [
+            "p99 latency at least 10x lower than the per-client designs' at 1,000 and 5,000",
+            "; ".join(gains) or "-",
+            verdict(gain_ok),
+        ]
+    )
+    text, ok = each("cpu_us_per_event", "bare", 2.0)
+    rows.append(["server CPU per delivered event at most 2x the bare server's", text, verdict(ok)])
+    memory = [(n, at("taskstream", n, "rss_per_client_kb")) for n in counts if n >= 1000]
+    memory = [(n, kb) for n, kb in memory if kb is not None]
+    rows.append(
+        [
+            "under 20 kB of server memory per idle connection",
+            ", ".join(f"{kb:.1f} kB at {n:,}" for n, kb in memory) or "-",
+            verdict(all(kb < 20 for _, kb in memory) if memory else None),
+        ]
+    )
+    workers = {r["design"]: r for r in results["worker"]}
+    ts_w, bare_w = workers.get("taskstream"), workers.get("celery")
+    if ts_w and bare_w and ts_w.get("per_second") and bare_w.get("per_second"):
+        extra = bare_w["per_second"] / ts_w["per_second"] - 1
+        rows.append(
+            [
+                "events and state add under 15% to a bare Celery task's cost",
+                f"{extra:+.0%} time per task ({_fmt(ts_w['per_second'], 0)} against "
+                f"{_fmt(bare_w['per_second'], 0)} tasks / s)",
+                verdict(extra < 0.15),
+            ]
+        )
+    for r in results["submission"]:
+        if r["design"] != "taskstream":
+            continue
+        streaming = r.get("streaming_clients") or 0
+        ok = (r.get("per_second") or 0) >= 1000 and (r.get("p99_ms") or 1e9) < 50
+        bare: Json = next(
+            (
+                b
+                for b in results["submission"]
+                if b["design"] == "bare" and (b.get("streaming_clients") or 0) == streaming
+            ),
+            {},
+        )
+        rows.append(
+            [
+                "at least 1,000 submissions / s with p99 under 50 ms"
+                + (f", while {streaming:,} clients stream" if streaming else ""),
+                f"{_fmt(r['per_second'], 0)} / s, p99 {_fmt(r['p99_ms'], 1)} ms (bare server: "
+                f"{_fmt(bare.get('per_second'), 0)} / s, p99 {_fmt(bare.get('p99_ms'), 1)} ms)",
+                verdict(ok),
+            ]
+        )
+    metrics = results.get("metrics") or {}
+    if metrics.get("ratio") is not None:
+        rows.append(
+            [
+                "metrics cost under 5%",
+                f"CPU per event on / off: {_fmt(metrics['ratio'], 2)}",
+                verdict(metrics["ratio"] < 1.05),
+            ]
+        )
+    return [
+        "## Targets",
+        "",
+        "taskstream's targets for one API process and one worker on this machine, against this "
+        "run's figures. Where one is missed, the next section says what limits it.",
+        "",
+        *_table(["target", "this run", ""], rows),
+        "",
+    ]
 
 
 def _largest(points: dict[tuple[str, int], Json], design: str) -> tuple[int, Json]:
@@ -553,23 +673,50 @@ def limits_section(results: Json) -> list[str]:
     if top:
         bare_cpu = at("bare", n, "cpu_us_per_event")
         p99_1k = _fmt(at("taskstream", 1000, "latency_p99_ms"), 0)
+        bare_kb = at("bare", n, "rss_per_client_kb")
+        gains = [
+            (other / ts, NAMES[d].split(",")[0], c)
+            for c in (1000, 5000)
+            for d in ("flask", "fastapi")
+            if (ts := at("taskstream", c, "latency_p99_ms"))
+            and (other := at(d, c, "latency_p99_ms"))
+        ]
         text = (
-            "**taskstream** does all of its fan-out in the API's one process, in Python: each "
-            f"delivered event costs {_fmt(top['cpu_us_per_event'], 1)} µs of its CPU at "
-            f"{n:,} clients ({_ratio(top['cpu_us_per_event'], bare_cpu)} the bare server's "
-            f"{_fmt(bare_cpu, 1)} µs). In a py-spy profile at 5,000 clients (taken when this suite "
-            "was written), almost none of it "
-            "is the fan-out's own bookkeeping (the reader's `publish` and each buffer's `offer`: "
-            "under a tenth of the samples): it is the per-client HTTP path that every message "
-            "takes on its own, after waking that client's task: sse-starlette's send (with an "
-            "anyio cancel scope per message for its send timeout), four ASGI wrappers of `send` "
-            "(server errors, exception handling, CORS, the body-size limit) and uvicorn's chunked "
-            "writer, whose socket write is about a sixth. Once clients times events per second "
-            "times that cost passes one core, events wait in the clients' buffers and latency "
-            f"grows with the backlog (p99 {p99_1k} ms at 1,000 clients, "
-            f"{_fmt(top['latency_p99_ms'], 0)} ms at {n:,}), but nothing is lost "
-            f"or sent twice ({top['lost']:,} lost, {top['duplicates']:,} duplicated at {n:,}). "
-            f"Memory is about {_fmt(top['rss_per_client_kb'], 0)} kB per client."
+            "**taskstream** reads the log once per process, encodes each event once, and joins "
+            "each batch into one chunk per audience (everyone, a principal, a task). Once a "
+            "client has caught up, the fan-out writes that chunk to its connection itself, "
+            "through uvicorn's own `send` driven inline, below the middleware: no task is woken "
+            "and no cancel scope entered per client, and the loop is handed back every 500 "
+            "clients so requests get in during a large fan-out. Each delivered event costs "
+            f"{_fmt(top['cpu_us_per_event'], 1)} µs of its CPU at {n:,} clients "
+            f"({_ratio(top['cpu_us_per_event'], bare_cpu)} the bare server's "
+            f"{_fmt(bare_cpu, 1)} µs); what it pays beyond the bare server's socket write is "
+            "uvicorn's chunked-encoding `send` (a message dict and a coroutine per client per "
+            f"batch). p99 is {p99_1k} ms at 1,000 clients and "
+            f"{_fmt(top['latency_p99_ms'], 0)} ms at {n:,}, with "
+            f"{top['lost']:,} lost and {top['duplicates']:,} duplicated."
+        )
+        if gains:
+            low, name, c = min(gains)
+            text += (
+                f" The smallest gain over a per-client design is {low:.0f}x ({name} at "
+                f"{c:,} clients)"
+            )
+            text += (
+                ": at that size a per-client design is not yet overloaded, and even the bare "
+                "server could not be 10 times faster than it, since most of a task's latency is "
+                "the worker running it."
+                if low < 10
+                else "."
+            )
+        text += (
+            f" Memory is about {_fmt(top['rss_per_client_kb'], 0)} kB per client (the bare "
+            f"server: {_fmt(bare_kb, 1)} kB). Once its headers are out, a live stream runs "
+            "below the framework, so an idle one keeps no FastAPI or Starlette state: a "
+            "tracemalloc profile of 1,000 idle streams (taken when this suite was last changed) "
+            "puts about 14 kB of Python objects on each, most of it uvicorn's (the protocol, its "
+            "parser, flow control and events, the request's task) and the rest taskstream's "
+            "(the subscriber, the sink, the response and the task watching for disconnects)."
         )
         ts_storm = storm.get("taskstream")
         if ts_storm and (ts_storm["finals_lost"] or ts_storm.get("dropped")):
