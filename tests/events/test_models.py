@@ -1,6 +1,9 @@
 """Events are encoded once and read back whole; each event type sets the task's state."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import JsonValue
 
 from taskstream.events.ids import new_task_id, parse_event_id
 from taskstream.events.models import (
@@ -11,8 +14,11 @@ from taskstream.events.models import (
     Progress,
     TaskState,
     splice,
+    started_head,
+    succeeded_event,
+    utcnow,
 )
-from taskstream.events.state import state_fields, task_from_hash
+from taskstream.events.state import state_fields, succeeded_fields, task_from_hash
 
 
 def test_spliced_event_reads_back_as_the_model() -> None:
@@ -75,3 +81,32 @@ def test_event_ids_parse_strictly() -> None:
     first, second = new_task_id(1_000), new_task_id(2_000)
     assert first < second
     assert len(first) == 32
+
+
+TIMES = [
+    datetime(2026, 11, 25, 12, tzinfo=UTC),
+    datetime(2026, 11, 25, 12, 0, 1, 250, tzinfo=UTC),
+    datetime(2026, 11, 25, 12, tzinfo=timezone(timedelta(hours=2))),
+]
+ODD = 'quote " backslash \\ \u00e9 \u2028 \x01 \n'
+
+
+@pytest.mark.parametrize("at", [*TIMES, utcnow()])
+@pytest.mark.parametrize("worker", ["w1@host/42", ODD])
+def test_the_started_head_is_its_drafts_text(at: datetime, worker: str) -> None:
+    draft = EventDraft(task_id=ODD, kind="add", type=EventType.started, worker=worker, at=at)
+    assert started_head(ODD, "add", worker, at) == draft.dumps()[:-1]
+
+
+@pytest.mark.parametrize("at", TIMES)
+@pytest.mark.parametrize(
+    "result",
+    [5, 2.5, 1e16, 1e-7, -0.0, 2**70, None, True, ODD, [], {"a": [1, None, ODD], "b": {}}],
+)
+def test_a_succeeded_event_is_its_drafts_text(at: datetime, result: JsonValue) -> None:
+    task_id = new_task_id()
+    draft = EventDraft(
+        task_id=task_id, kind="add", type=EventType.succeeded, attempt=3, result=result, at=at
+    )
+    assert succeeded_event(task_id, "add", 3, result, at) == draft.dumps()
+    assert succeeded_fields(result, at) == state_fields(draft)

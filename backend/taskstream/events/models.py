@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic_core import to_json
 
 
 class TaskState(StrEnum):
@@ -108,6 +109,33 @@ class EventDraft(BaseModel):
     def dumps(self) -> str:
         body = self.model_dump_json(exclude_none=True)
         return f'{{"state":"{self.state.value}",{body[1:]}'
+
+
+def json_text(value: Any) -> str:
+    """`value` in JSON exactly as an event's fields are written (pydantic's own serializer)."""
+    return to_json(value).decode()
+
+
+# The two events of every attempt that succeeds, which the worker writes for each task: the same
+# text as `EventDraft(...).dumps()` (tests hold them to it) without validating and serializing a
+# model each time, which alone cost a trivial task about 6% of the worker's throughput.
+
+
+def started_head(task_id: str, kind: str, worker: str, at: datetime) -> str:
+    """A `started` event but for its attempt and closing brace, which BEGIN adds."""
+    return (
+        f'{{"state":"running","task_id":{json_text(task_id)},"kind":{json_text(kind)},'
+        f'"type":"started","at":{json_text(at)},"worker":{json_text(worker)}'
+    )
+
+
+def succeeded_event(task_id: str, kind: str, attempt: int, result: JsonValue, at: datetime) -> str:
+    """A `succeeded` event; `result` is a JSON value already validated as one."""
+    tail = "}" if result is None else f',"result":{json_text(result)}}}'
+    return (
+        f'{{"state":"succeeded","task_id":{json_text(task_id)},"kind":{json_text(kind)},'
+        f'"type":"succeeded","at":{json_text(at)},"attempt":{attempt:d}{tail}'
+    )
 
 
 def splice(event_id: str, seq: int | str, data: str) -> str:

@@ -12,33 +12,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import JsonValue
+
 from taskstream.errors import TransitionRefused
 from taskstream.events.keys import Keys
-from taskstream.events.models import EventDraft, EventType, TaskState
-from taskstream.events.state import state_fields
+from taskstream.events.models import (
+    EventDraft,
+    EventType,
+    TaskState,
+    started_head,
+    succeeded_event,
+    utcnow,
+)
+from taskstream.events.state import state_fields, succeeded_fields
 from taskstream.settings import Settings
 
 # Shared by the scripts below. KEYS: global log, task hash, task log.
 # Appends one event (`data`: its JSON without id and seq) and applies `fields`, a list of
 # {name, value}: a name starting with `?` is set only if unset, one starting with `+` is
-# incremented. `state` is the task's state before the event (false for a new task).
+# incremented (neither names `seq` or `last_event_id`, which this sets). `state`, `owner` and
+# `seq` are the task's stored values before the event (false for a new task), which the caller
+# has read with whatever else it needs in one HMGET; the plain fields, the sequence number and
+# the event's id are written in one HSET.
 LIBRARY = """
-local function append_event(state, task_id, maxlen, task_maxlen, etype, data, ttl, prefix, kind,
-                            fields)
-  local owner = redis.call('HGET', KEYS[2], 'owner')
-  if not owner then
-    owner = ''
-    for _, field in ipairs(fields) do
-      if field[1] == 'owner' then owner = field[2] end
-    end
-  end
-  local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
-    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', task_maxlen, id,
-    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
-  redis.call('HSET', KEYS[2], 'last_event_id', id)
-  local newstate = state
+local function append_event(state, owner, seq, task_id, maxlen, task_maxlen, etype, data, ttl,
+                            prefix, kind, fields)
+  local set, newstate, given_owner = {}, state, nil
   for _, field in ipairs(fields) do
     local name, value = field[1], field[2]
     local mark = string.sub(name, 1, 1)
@@ -47,10 +46,23 @@ local function append_event(state, task_id, maxlen, task_maxlen, etype, data, tt
     elseif mark == '+' then
       redis.call('HINCRBY', KEYS[2], string.sub(name, 2), value)
     else
-      redis.call('HSET', KEYS[2], name, value)
+      set[#set + 1] = name
+      set[#set + 1] = value
       if name == 'state' then newstate = value end
+      if name == 'owner' then given_owner = value end
     end
   end
+  owner = owner or given_owner or ''
+  seq = tonumber(seq or '0') + 1
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
+    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', task_maxlen, id,
+    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
+  set[#set + 1] = 'seq'
+  set[#set + 1] = seq
+  set[#set + 1] = 'last_event_id'
+  set[#set + 1] = id
+  redis.call('HSET', KEYS[2], unpack(set))
   if not state then
     redis.call('ZADD', prefix .. 'tasks', 0, task_id)
     redis.call('ZADD', prefix .. 'tasks:kind:' .. kind, 0, task_id)
@@ -76,11 +88,10 @@ end
 APPEND = (
     LIBRARY
     + """
-local state = redis.call('HGET', KEYS[2], 'state')
-if state and redis.call('HGET', KEYS[2], 'token') == ARGV[10] then
-  local done = redis.call('HMGET', KEYS[2], 'last_event_id', 'seq', 'cancel_requested')
-  return {1, done[1], done[2], done[3] or '0'}
-end
+local h = redis.call('HMGET', KEYS[2], 'state', 'token', 'owner', 'seq', 'last_event_id',
+  'cancel_requested')
+local state = h[1]
+if state and h[2] == ARGV[10] then return {1, h[5], h[4], h[6] or '0'} end
 local allowed = ARGV[6]
 if allowed == '' then
   if state then return {0, state} end
@@ -93,8 +104,8 @@ for i = 13, 12 + 2 * expected, 2 do
 end
 local fields = {{'token', ARGV[10]}}
 for i = 13 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
-local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7],
-  ARGV[8], ARGV[9], fields)
+local id, seq = append_event(state, h[3], h[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+  ARGV[7], ARGV[8], ARGV[9], fields)
 if ARGV[11] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[11]) end
 return {1, id, seq, redis.call('HGET', KEYS[2], 'cancel_requested') or '0'}
 """
@@ -113,7 +124,7 @@ BEGIN = (
     LIBRARY
     + """
 local h = redis.call('HMGET', KEYS[2], 'state', 'attempts', 'dispatch', 'worker', 'params',
-  'cancel_requested', 'kind', 'lost', 'token', 'last_event_id', 'seq')
+  'cancel_requested', 'kind', 'lost', 'token', 'last_event_id', 'seq', 'owner')
 local state = h[1]
 if not state then return {0, ''} end
 if state == 'running' and h[9] == ARGV[10] then
@@ -124,10 +135,10 @@ if state == 'running' then return {2, h[4] or '', h[2] or '0', h[8] or '0'} end
 if state ~= 'queued' and state ~= 'retrying' then return {0, state} end
 local attempt = tonumber(h[2] or '0') + 1
 local data = ARGV[7] .. ',"attempt":' .. attempt .. '}'
-local id, seq = append_event(state, ARGV[1], ARGV[2], ARGV[3], 'started', data, ARGV[4], ARGV[5],
-  h[7], {{'token', ARGV[10]}, {'state', 'running'}, {'attempts', tostring(attempt)},
-  {'worker', ARGV[8]},
-  {'?started_at', ARGV[9]}, {'progress', ''}, {'error', ''}, {'retry_at', ''}})
+local id, seq = append_event(state, h[12], h[11], ARGV[1], ARGV[2], ARGV[3], 'started', data,
+  ARGV[4], ARGV[5], h[7], {{'token', ARGV[10]}, {'state', 'running'},
+  {'attempts', tostring(attempt)}, {'worker', ARGV[8]}, {'?started_at', ARGV[9]}, {'progress', ''},
+  {'error', ''}, {'retry_at', ''}})
 return {1, id, seq, attempt, h[5] or '{}', h[6] or '0'}
 """
 )
@@ -148,6 +159,7 @@ ALLOWED_BEFORE: dict[EventType, frozenset[TaskState]] = {
     EventType.failed: frozenset({TaskState.queued, TaskState.running, TaskState.retrying}),
     EventType.cancelled: frozenset({TaskState.queued, TaskState.running, TaskState.retrying}),
 }
+_ALLOWED_ARG = {type: ",".join(sorted(states)) for type, states in ALLOWED_BEFORE.items()}
 
 
 def append_args(
@@ -161,33 +173,66 @@ def append_args(
 ) -> tuple[list[str], list[str | int]]:
     """`expect`: stored values the append requires; `changes`: more fields to set (`+n`, `?n`);
     `enqueue`: a queue's list and a message to push onto it in the same step."""
-    states = ALLOWED_BEFORE[draft.type] if allowed is None else frozenset(allowed)
+    states = _ALLOWED_ARG[draft.type] if allowed is None else ",".join(sorted(set(allowed)))
+    fields = {**state_fields(draft), **(changes or {})}
+    data = draft.dumps()
+    return _append_args(
+        keys, settings, draft.task_id, draft.kind, draft.type, data, states, fields, expect, enqueue
+    )
+
+
+def succeeded_args(
+    keys: Keys, settings: Settings, task_id: str, kind: str, attempt: int, result: JsonValue
+) -> tuple[list[str], list[str | int]]:
+    """`append_args` of a `succeeded` event after a running attempt, without a draft to build:
+    what every task that succeeds writes. `result` is a JSON value already validated as one."""
+    at = utcnow()
+    data = succeeded_event(task_id, kind, attempt, result, at)
+    fields = succeeded_fields(result, at)
+    return _append_args(
+        keys, settings, task_id, kind, EventType.succeeded, data, "running", fields, None, None
+    )
+
+
+def _append_args(
+    keys: Keys,
+    settings: Settings,
+    task_id: str,
+    kind: str,
+    type: EventType,
+    data: str,
+    states: str,
+    fields: Mapping[str, str],
+    expect: Mapping[str, str] | None,
+    enqueue: tuple[str, str] | None,
+) -> tuple[list[str], list[str | int]]:
+    expect = expect or {}
     args: list[str | int] = [
-        draft.task_id,
+        task_id,
         settings.events_maxlen,
         settings.task_events_maxlen,
-        draft.type.value,
-        draft.dumps(),
-        ",".join(sorted(states)),
+        type.value,
+        data,
+        states,
         settings.task_ttl_seconds,
         keys.prefix,
-        draft.kind,
+        kind,
         secrets.token_hex(8),
         enqueue[1] if enqueue else "",
-        len(expect or {}),
+        len(expect),
     ]
-    for name, value in (expect or {}).items():
+    for name, value in expect.items():
         args += [name, value]
-    for name, value in {**state_fields(draft), **(changes or {})}.items():
+    for name, value in fields.items():
         args += [name, value]
     queue = [enqueue[0]] if enqueue else []
-    return [keys.events, keys.task(draft.task_id), keys.task_events(draft.task_id), *queue], args
+    return [keys.events, keys.task(task_id), keys.task_events(task_id), *queue], args
 
 
-def parse_append_reply(draft: EventDraft, reply: list[str | int]) -> "Appended":
+def parse_append_reply(task_id: str, type: EventType, reply: list[str | int]) -> "Appended":
     if int(reply[0]) != 1:
         state = str(reply[1]) or None
-        raise TransitionRefused(draft.task_id, state, draft.type.value)
+        raise TransitionRefused(task_id, state, type.value)
     return Appended(id=str(reply[1]), seq=int(reply[2]), cancel_requested=str(reply[3]) == "1")
 
 
@@ -201,8 +246,7 @@ class Appended:
 def begin_args(
     keys: Keys, settings: Settings, task_id: str, kind: str, dispatch: int, worker: str
 ) -> tuple[list[str], list[str | int]]:
-    draft = EventDraft(task_id=task_id, kind=kind, type=EventType.started, worker=worker)
-    head = draft.dumps()[:-1]  # the script adds the attempt and the closing brace
+    at = utcnow()
     args: list[str | int] = [
         task_id,
         settings.events_maxlen,
@@ -210,9 +254,9 @@ def begin_args(
         settings.task_ttl_seconds,
         keys.prefix,
         str(dispatch),
-        head,
+        started_head(task_id, kind, worker, at),  # the script adds the attempt, closes it
         worker,
-        draft.at.isoformat(),
+        at.isoformat(),
         secrets.token_hex(8),
     ]
     return [keys.events, keys.task(task_id), keys.task_events(task_id)], args

@@ -8,11 +8,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, JsonValue
 
-from taskstream.events.models import EventDraft, EventType, Task
+from taskstream.events.models import EventDraft, EventType, Task, TaskState
 
 _JSON_FIELDS = ("params", "progress", "result", "error")
+_compact = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds one per call
 
 
 def _model(value: BaseModel | None) -> str:
@@ -31,7 +32,7 @@ def state_fields(draft: EventDraft) -> dict[str, str]:
             fields |= {
                 "id": draft.task_id,
                 "kind": draft.kind,
-                "params": json.dumps(draft.params or {}, separators=(",", ":")),
+                "params": _compact(draft.params or {}),
                 "created_at": at,
                 "attempts": "0",
                 "cancel_requested": "0",
@@ -52,14 +53,20 @@ def state_fields(draft: EventDraft) -> dict[str, str]:
         case EventType.retrying:
             fields |= {"error": _model(draft.error), "retry_at": _time(draft.retry_at)}
         case EventType.succeeded:
-            fields |= {
-                "result": json.dumps(draft.result, separators=(",", ":")),
-                "finished_at": at,
-                "retry_at": "",
-            }
+            fields = succeeded_fields(draft.result, draft.at)
         case EventType.failed | EventType.cancelled:
             fields |= {"error": _model(draft.error), "finished_at": at, "retry_at": ""}
     return fields
+
+
+def succeeded_fields(result: JsonValue, at: datetime) -> dict[str, str]:
+    """`state_fields` of a `succeeded` event, for the worker, which writes one without a draft."""
+    return {
+        "state": TaskState.succeeded.value,
+        "result": _compact(result),
+        "finished_at": at.isoformat(),
+        "retry_at": "",
+    }
 
 
 def task_from_hash(raw: dict[str, str]) -> Task:

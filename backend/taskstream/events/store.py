@@ -11,11 +11,12 @@ from typing import TypeVar
 
 import redis
 import redis.asyncio as aioredis
+from pydantic import JsonValue
 
 from taskstream.events.entries import LogEntry, parse_entries, text_fields
 from taskstream.events.ids import ZERO, EventId, parse_event_id
 from taskstream.events.keys import Keys
-from taskstream.events.models import EventDraft, Task, TaskState
+from taskstream.events.models import EventDraft, EventType, Task, TaskState
 from taskstream.events.scripts import (
     APPEND,
     BEGIN,
@@ -28,12 +29,16 @@ from taskstream.events.scripts import (
     begin_args,
     parse_append_reply,
     parse_begin_reply,
+    succeeded_args,
 )
 from taskstream.events.state import task_from_hash
+from taskstream.events.wire import Script, ScriptConnection
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_APPEND = Script(APPEND)
+_BEGIN = Script(BEGIN)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,8 @@ class EventStore:
     ) -> Appended:
         """Appends `draft`; with `enqueue` (a queue and a message) also queues it, atomically."""
         keys, args = append_args(self.keys, self.settings, draft, allowed, enqueue=enqueue)
-        return parse_append_reply(draft, await self._append(keys=keys, args=args))
+        reply = await self._append(keys=keys, args=args)
+        return parse_append_reply(draft.task_id, draft.type, reply)
 
     async def get_task(self, task_id: str) -> Task | None:
         raw = text_fields(await self.redis.hgetall(self.keys.task(task_id)))
@@ -225,8 +231,7 @@ class SyncEventStore:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self._append = client.register_script(APPEND)
-        self._begin = client.register_script(BEGIN)
+        self._scripts = ScriptConnection(client)
 
     def _patiently(self, call: Callable[[], T]) -> T:
         """Waits out a Redis restart (REDIS_OUTAGE_PATIENCE_SECONDS) rather than fail a task.
@@ -255,14 +260,21 @@ class SyncEventStore:
         enqueue: tuple[str, str] | None = None,
     ) -> Appended:
         keys, args = append_args(self.keys, self.settings, draft, allowed, expect, changes, enqueue)
-        reply = self._patiently(lambda: self._append(keys=keys, args=args))
-        return parse_append_reply(draft, reply)
+        reply = self._patiently(lambda: self._scripts.run(_APPEND, keys, args))
+        return parse_append_reply(draft.task_id, draft.type, reply)
+
+    def succeed(self, task_id: str, kind: str, attempt: int, result: JsonValue) -> Appended:
+        """`append` of a `succeeded` event after a running attempt, the one every successful
+        task writes, built without a draft (`result` is already validated as JSON)."""
+        keys, args = succeeded_args(self.keys, self.settings, task_id, kind, attempt, result)
+        reply = self._patiently(lambda: self._scripts.run(_APPEND, keys, args))
+        return parse_append_reply(task_id, EventType.succeeded, reply)
 
     def begin(
         self, task_id: str, kind: str, dispatch: int, worker: str
     ) -> Begun | Interrupted | NotRunnable:
         keys, args = begin_args(self.keys, self.settings, task_id, kind, dispatch, worker)
-        return parse_begin_reply(self._patiently(lambda: self._begin(keys=keys, args=args)))
+        return parse_begin_reply(self._patiently(lambda: self._scripts.run(_BEGIN, keys, args)))
 
     def running_tasks(self, limit: int = 500) -> list[RunningTask]:
         ids = [str(i) for i in self.redis.zrange(self.keys.index_state("running"), 0, limit - 1)]
@@ -307,3 +319,7 @@ class SyncEventStore:
 
     def forget_worker(self, worker: str) -> None:
         self.redis.zrem(self.keys.workers, worker)
+
+    def close(self) -> None:
+        self._scripts.close()
+        self.redis.close()

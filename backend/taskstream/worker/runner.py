@@ -67,7 +67,7 @@ class Runner:
             log.exception("task %s (%s) failed", task_id, self._kind.name)
             self._finish(task_id, EventType.failed, attempt=attempt, error=ErrorInfo.of(exc))
         else:
-            self._finish(task_id, EventType.succeeded, attempt=attempt, result=result)
+            self._succeed(task_id, attempt, result)
 
     def _begin(self, task_id: str, dispatch: int) -> Begun | None:
         for _ in range(3):
@@ -112,6 +112,12 @@ class Runner:
         error = ErrorInfo.of(exc)
         self._append(task_id, EventType.retrying, attempt=attempt, error=error, retry_at=retry_at)
         schedule_retry(delay)
+
+    def _succeed(self, task_id: str, attempt: int, result: JsonValue) -> None:
+        try:
+            self._store.succeed(task_id, self._kind.name, attempt, result)
+        except TransitionRefused as refused:
+            log.warning("outcome of task %s not recorded: %s", task_id, refused)
 
     def _finish(self, task_id: str, type: EventType, **fields: Any) -> None:
         try:
