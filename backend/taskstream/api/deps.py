@@ -21,6 +21,7 @@ class Services:
     settings: Settings
     kinds: KindRegistry
     store: EventStore
+    stream_store: EventStore  # the SSE streams' catch-up reads, on a pool of their own
     fanout: Fanout
     tasks: TaskService
     metrics: Metrics | None
@@ -43,6 +44,10 @@ async def _store(request: Request) -> EventStore:
     return _services(request).store
 
 
+async def _stream_store(request: Request) -> EventStore:
+    return _services(request).stream_store
+
+
 async def _fanout(request: Request) -> Fanout:
     return _services(request).fanout
 
@@ -54,6 +59,7 @@ async def _tasks(request: Request) -> TaskService:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 KindsDep = Annotated[KindRegistry, Depends(_kinds)]
 StoreDep = Annotated[EventStore, Depends(_store)]
+StreamStoreDep = Annotated[EventStore, Depends(_stream_store)]
 FanoutDep = Annotated[Fanout, Depends(_fanout)]
 
 

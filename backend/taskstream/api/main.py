@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             settings, socket_timeout=settings.reader_block_ms / 1000 + 5, name="taskstream-reader"
         )
         store = EventStore(client, settings)
+        # Streams catch up from the log on a pool of their own, which they wait for as long as
+        # it takes: a reconnect storm neither fails its streams nor starves requests.
+        catchup = async_redis(settings, name="taskstream-streams", patient=True)
         fanout = Fanout(
             store,
             reader,
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             settings=settings,
             kinds=kinds,
             store=store,
+            stream_store=EventStore(catchup, settings),
             fanout=fanout,
             tasks=TaskService(store, celery, kinds, settings),
             metrics=metrics,
@@ -98,6 +102,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             await fanout.stop()
             celery.close()
             await reader.aclose()
+            await catchup.aclose()
             await client.aclose()
 
     app = TaskstreamAPI(

@@ -29,15 +29,20 @@ def _options(settings: Settings, socket_timeout: float | None, name: str) -> dic
 
 
 def async_redis(
-    settings: Settings, *, socket_timeout: float | None = None, name: str = "taskstream-api"
+    settings: Settings,
+    *,
+    socket_timeout: float | None = None,
+    name: str = "taskstream-api",
+    patient: bool = False,
 ) -> "aioredis.Redis":
-    """The API's client. Its pool waits for a free connection rather than fail: a storm of
-    clients resuming at once each read the log, and must queue for the pool, not get errors."""
+    """The API's client. Its pool waits for a free connection rather than fail: up to
+    REDIS_TIMEOUT_SECONDS (then the request gets a 503), or, `patient`, as long as it takes (a
+    storm of clients resuming at once each read the log: they queue, none is turned away)."""
     retry = AsyncRetry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_pool_size,
-        timeout=settings.redis_timeout_seconds,
+        timeout=None if patient else settings.redis_timeout_seconds,
         retry=retry,
         **_options(settings, socket_timeout, name),
     )

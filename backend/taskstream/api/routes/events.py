@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query
 
 from taskstream.api import sse, streams
 from taskstream.api.auth import PrincipalDep
-from taskstream.api.deps import FanoutDep, SettingsDep, StoreDep, TasksDep
+from taskstream.api.deps import FanoutDep, SettingsDep, StreamStoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.routes.tasks import TaskId
 
@@ -29,7 +29,7 @@ LastEventIdQuery = Annotated[
     responses={**sse.DOC, **responses(401, 429, 503)},
 )
 async def all_events(
-    store: StoreDep,
+    store: StreamStoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -57,7 +57,7 @@ async def all_events(
 async def task_events(
     task_id: TaskId,
     tasks: TasksDep,
-    store: StoreDep,
+    store: StreamStoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
     principal: PrincipalDep,
