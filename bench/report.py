@@ -406,7 +406,9 @@ def _metrics_section(results: Json) -> list[str]:
     out += [
         f"taskstream's fan-out at {metrics['clients']:,} clients with `METRICS_ENABLED=true` "
         "(Prometheus metrics at `/metrics`) against `false` (every other taskstream figure here "
-        "is with `false`, like the baselines, which have no metrics): server CPU per delivered "
+        "is with `false`, like the baselines, which have no metrics), in runs of their own taken "
+        "in turns, on then off, so that drift over the suite weighs on both: server CPU per "
+        "delivered "
         f"event {_fmt(metrics.get('cpu_us_per_event_on'), 1)} µs on, "
         f"{_fmt(metrics.get('cpu_us_per_event_off'), 1)} µs off: a ratio of "
         f"**{_fmt(metrics.get('ratio'), 2)}** (medians of runs; the CPU clock ticks every 10 ms, "
