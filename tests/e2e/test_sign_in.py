@@ -130,6 +130,9 @@ def test_an_ended_session_returns_to_the_sign_in(secured_page: Page) -> None:
     page = secured_page
     sign_in(page, KEY)
     expect(page.locator("form[data-kind=add]")).to_be_visible(timeout=LONG)
+    # Everything the page asks for after signing in (tasks, then the stream) is answered:
+    # the session ends while the page is idle, and the submission below is the first to see it.
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=LONG)
     page.context.clear_cookies()  # what an expired session looks like to the API
     form = page.locator("form[data-kind=add]")
     form.locator("[name=x]").fill("1")
