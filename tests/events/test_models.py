@@ -1,5 +1,6 @@
-"""Events are encoded once and read back whole; each event type sets the task's state."""
+"""The event and task models: an event's JSON, and how each field of a task is stored."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,66 +13,42 @@ from taskstream.events.models import (
     EventDraft,
     EventType,
     Progress,
+    Task,
     TaskState,
-    splice,
-    started_head,
-    succeeded_event,
+    encode_event,
     utcnow,
 )
-from taskstream.events.state import state_fields, succeeded_fields, task_from_hash
+from taskstream.events.state import stored, task_from_hash
 
 
-def test_spliced_event_reads_back_as_the_model() -> None:
+def test_an_encoded_event_reads_back_as_the_model() -> None:
     draft = EventDraft(
         task_id="a" * 32,
         kind="long",
         type=EventType.progress,
-        attempt=1,
         progress=Progress.of(2, 5, "step 2 of 5\nline <b>two</b>"),
     )
-    event = Event.model_validate_json(splice("1764072000000-0", 4, draft.dumps()))
+    event = Event.model_validate_json(
+        encode_event("1764072000000-0", 4, "progress", 1, draft.body())
+    )
     assert event.id == "1764072000000-0"
-    assert event.seq == 4
-    assert event.state == TaskState.running
+    assert (event.seq, event.type, event.state, event.attempt) == (4, "progress", "running", 1)
     assert event.progress == draft.progress
     assert event.progress is not None
     assert event.progress.percent == 40.0
-    assert "\n" not in draft.dumps()  # one SSE data line
+    assert "\n" not in draft.body()  # one SSE data line
+
+
+def test_an_event_before_the_first_attempt_has_none() -> None:
+    body = EventDraft(task_id="a" * 32, kind="add", type=EventType.queued, params={}).body()
+    assert Event.model_validate_json(encode_event("1-0", 1, "queued", "0", body)).attempt is None
+    assert json.loads(body).keys() == {"task_id", "kind", "at", "params"}
 
 
 def test_progress_percent_is_clamped() -> None:
     assert Progress.of(7, 5).percent == 100.0
     assert Progress.of(-1, 5).percent == 0.0
     assert Progress.of(0, 0).percent == 100.0
-
-
-def test_state_fields_fold_into_a_task() -> None:
-    task_id = new_task_id()
-    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
-    raw: dict[str, str] = {"seq": "3", "last_event_id": "1-0"}
-    for draft in [
-        EventDraft(task_id=task_id, kind="add", type=EventType.queued, params={"x": 1}, at=at),
-        EventDraft(task_id=task_id, kind="add", type=EventType.started, attempt=1, at=at),
-        EventDraft(
-            task_id=task_id,
-            kind="add",
-            type=EventType.failed,
-            error=ErrorInfo(type="ValueError", message="no"),
-            at=at,
-        ),
-    ]:
-        for name, value in state_fields(draft).items():
-            if name.startswith("?"):
-                raw.setdefault(name[1:], value)
-            else:
-                raw[name] = value
-    task = task_from_hash(raw)
-    assert task.state == TaskState.failed
-    assert task.params == {"x": 1}
-    assert task.attempts == 1
-    assert task.error == ErrorInfo(type="ValueError", message="no")
-    assert task.started_at == task.finished_at == at
-    assert task.result is None
 
 
 def test_event_ids_parse_strictly() -> None:
@@ -92,21 +69,27 @@ ODD = 'quote " backslash \\ \u00e9 \u2028 \x01 \n'
 
 
 @pytest.mark.parametrize("at", [*TIMES, utcnow()])
-@pytest.mark.parametrize("worker", ["w1@host/42", ODD])
-def test_the_started_head_is_its_drafts_text(at: datetime, worker: str) -> None:
-    draft = EventDraft(task_id=ODD, kind="add", type=EventType.started, worker=worker, at=at)
-    assert started_head(ODD, "add", worker, at) == draft.dumps()[:-1]
-
-
-@pytest.mark.parametrize("at", TIMES)
 @pytest.mark.parametrize(
     "result",
     [5, 2.5, 1e16, 1e-7, -0.0, 2**70, None, True, ODD, [], {"a": [1, None, ODD], "b": {}}],
 )
-def test_a_succeeded_event_is_its_drafts_text(at: datetime, result: JsonValue) -> None:
-    task_id = new_task_id()
-    draft = EventDraft(
-        task_id=task_id, kind="add", type=EventType.succeeded, attempt=3, result=result, at=at
-    )
-    assert succeeded_event(task_id, "add", 3, result, at) == draft.dumps()
-    assert succeeded_fields(result, at) == state_fields(draft)
+def test_every_stored_field_reads_back_as_it_was(at: datetime, result: JsonValue) -> None:
+    error = ErrorInfo(type="E", message=ODD)
+    values = {
+        "id": "a" * 32,
+        "kind": ODD,
+        "params": {"x": ODD, "n": [1, 2.5]},
+        "state": TaskState.retrying,
+        "progress": Progress.of(1, 3, ODD),
+        "attempts": 2,
+        "result": result,
+        "error": error,
+        "created_at": at,
+        "retry_at": None,
+        "cancel_requested": True,
+        "seq": 4,
+        "last_event_id": "1-0",
+        "worker": ODD,
+    }
+    task = task_from_hash({name: stored(name, value) for name, value in values.items()})
+    assert task == Task.model_validate(values)

@@ -7,23 +7,24 @@ import pytest
 import redis
 
 from taskstream.errors import TransitionRefused
+from taskstream.events.contract import ScriptCall
 from taskstream.events.entries import LogEntry, parse_entries
 from taskstream.events.ids import new_task_id
 from taskstream.events.models import ErrorInfo, EventDraft, EventType, TaskState
 from taskstream.events.scripts import (
-    APPEND,
-    BEGIN,
-    REQUEST_CANCEL,
+    APPEND_SCRIPT,
+    BEGIN_SCRIPT,
+    CANCEL_SCRIPT,
     Begun,
     Interrupted,
     NotRunnable,
-    append_args,
-    begin_args,
+    Script,
+    append_call,
+    begin_call,
     parse_append_reply,
     parse_begin_reply,
 )
 from taskstream.events.store import SyncEventStore
-from taskstream.events.wire import Script, ScriptConnection
 from taskstream.settings import Settings
 
 WORKER = "w1@host/42"
@@ -39,14 +40,23 @@ def queue(store: SyncEventStore, owner: str | None = "alice", **params: Any) -> 
 
 
 def begin(store: SyncEventStore, task_id: str, dispatch: int = 1) -> Begun:
-    begun = store.begin(task_id, "add", dispatch, WORKER)
+    begun = store.begin(started(task_id), dispatch)
     assert isinstance(begun, Begun), begun
     return begun
+
+
+def started(task_id: str, worker: str = WORKER) -> EventDraft:
+    return EventDraft(task_id=task_id, kind="add", type=EventType.started, worker=worker)
 
 
 def finish(store: SyncEventStore, task_id: str, type: EventType, **fields: Any) -> None:
     draft = EventDraft(task_id=task_id, kind="add", type=type, **fields)
     store.append(draft, {TaskState.running})
+
+
+def run(client: "redis.Redis", script: Script, call: ScriptCall) -> Any:
+    keys, args = call.keys_and_args()
+    return client.register_script(script.source)(keys=keys, args=args)
 
 
 def log(client: "redis.Redis", key: str) -> list[LogEntry]:
@@ -64,7 +74,7 @@ def test_a_life_is_numbered_stored_and_indexed_in_step(
         {"x": 2, "y": 3},
         False,
     )
-    done = store.succeed(task_id, "add", 1, 5)  # the worker's own path, without a draft
+    done = store.append(EventDraft(task_id=task_id, kind="add", type=EventType.succeeded, result=5))
     assert (done.seq, done.cancel_requested) == (3, False)
 
     keys = store.keys
@@ -129,18 +139,17 @@ def test_a_repeated_start_or_append_acts_once(
     store: SyncEventStore, client: "redis.Redis", settings: Settings
 ) -> None:
     """The same call again (same token, as after a lost reply) returns the first result."""
-    scripts = ScriptConnection(client)
     task_id = queue(store)
-    keys, args = begin_args(store.keys, settings, task_id, "add", 1, WORKER)
-    first = parse_begin_reply(scripts.run(Script(BEGIN), keys, args))
-    again = parse_begin_reply(scripts.run(Script(BEGIN), keys, args))
+    start = begin_call(store.keys, settings, started(task_id), 1)
+    first = parse_begin_reply(run(client, BEGIN_SCRIPT, start))
+    again = parse_begin_reply(run(client, BEGIN_SCRIPT, start))
     assert first == again
     assert isinstance(first, Begun)
 
-    draft = EventDraft(task_id=task_id, kind="add", type=EventType.succeeded, attempt=1, result=2)
-    keys, args = append_args(store.keys, settings, draft, {TaskState.running})
-    done = parse_append_reply(task_id, draft.type, scripts.run(Script(APPEND), keys, args))
-    assert parse_append_reply(task_id, draft.type, scripts.run(Script(APPEND), keys, args)) == done
+    draft = EventDraft(task_id=task_id, kind="add", type=EventType.succeeded, result=2)
+    call = append_call(store.keys, settings, draft, {TaskState.running})
+    done = parse_append_reply(task_id, draft.type, run(client, APPEND_SCRIPT, call))
+    assert parse_append_reply(task_id, draft.type, run(client, APPEND_SCRIPT, call)) == done
     assert done.seq == 3
     assert [e.type for e in log(client, store.keys.task_events(task_id))] == [
         "queued",
@@ -148,20 +157,19 @@ def test_a_repeated_start_or_append_acts_once(
         "succeeded",
     ]
     assert client.xlen(store.keys.events) == 3
-    scripts.close()
 
 
 def test_nothing_follows_a_final_event(store: SyncEventStore, client: "redis.Redis") -> None:
     task_id = queue(store)
     begin(store, task_id)
-    finish(store, task_id, EventType.succeeded, attempt=1, result=2)
+    finish(store, task_id, EventType.succeeded, result=2)
     with pytest.raises(TransitionRefused):
-        store.succeed(task_id, "add", 1, 2)
+        finish(store, task_id, EventType.succeeded, result=2)
     with pytest.raises(TransitionRefused):
-        finish(store, task_id, EventType.failed, attempt=1, error=ErrorInfo(type="E", message="m"))
+        finish(store, task_id, EventType.failed, error=ErrorInfo(type="E", message="m"))
     with pytest.raises(TransitionRefused):
         store.append(EventDraft(task_id=task_id, kind="add", type=EventType.progress))
-    assert store.begin(task_id, "add", 1, WORKER) == NotRunnable("task is succeeded")
+    assert store.begin(started(task_id), 1) == NotRunnable("task is succeeded")
     assert client.xlen(store.keys.task_events(task_id)) == 3
     assert client.hget(store.keys.task(task_id), "seq") == "3"
     assert client.zscore(store.keys.index_state("succeeded"), task_id) == 0
@@ -177,7 +185,7 @@ def test_a_second_attempt_keeps_the_first_start_time(
     begin(store, task_id)
     started_at = client.hget(store.keys.task(task_id), "started_at")
     error = ErrorInfo(type="RetryableError", message="again")
-    finish(store, task_id, EventType.retrying, attempt=1, error=error)
+    finish(store, task_id, EventType.retrying, error=error)
     assert client.hget(store.keys.task(task_id), "error") == error.model_dump_json()
     second = begin(store, task_id)
     assert (second.attempt, second.seq) == (2, 4)
@@ -192,16 +200,15 @@ def test_a_start_finds_a_lost_attempt_or_a_newer_dispatch(
     store: SyncEventStore, client: "redis.Redis"
 ) -> None:
     task_id = queue(store)
-    assert store.begin(task_id, "add", 2, WORKER) == NotRunnable("superseded by dispatch 1")
+    assert store.begin(started(task_id), 2) == NotRunnable("superseded by dispatch 1")
     begin(store, task_id)
-    assert store.begin(task_id, "add", 1, "other/1") == Interrupted(WORKER, 1, 0)
-    assert store.begin(new_task_id(), "add", 1, WORKER) == NotRunnable("task is unknown")
+    assert store.begin(started(task_id, "other/1"), 1) == Interrupted(WORKER, 1, 0)
+    assert store.begin(started(new_task_id()), 1) == NotRunnable("task is unknown")
 
     lost = EventDraft(
         task_id=task_id,
         kind="add",
         type=EventType.retrying,
-        attempt=1,
         error=ErrorInfo(type="WorkerLost", message="lost"),
     )
     with pytest.raises(TransitionRefused):  # not the attempt that is marked running
@@ -210,7 +217,7 @@ def test_a_start_finds_a_lost_attempt_or_a_newer_dispatch(
     store.append(lost, {TaskState.running}, {"worker": WORKER, "attempts": "1"}, changes)
     stored = client.hgetall(store.keys.task(task_id))
     assert (stored["lost"], stored["dispatch"], stored["state"]) == ("1", "2", "retrying")
-    assert store.begin(task_id, "add", 1, WORKER) == NotRunnable("superseded by dispatch 2")
+    assert store.begin(started(task_id), 1) == NotRunnable("superseded by dispatch 2")
     assert begin(store, task_id, dispatch=2).attempt == 2
 
 
@@ -219,7 +226,7 @@ def test_a_cancel_request_comes_back_with_the_next_append(
 ) -> None:
     task_id = queue(store)
     begin(store, task_id)
-    assert client.eval(REQUEST_CANCEL, 1, store.keys.task(task_id)) == "running"
-    progress = EventDraft(task_id=task_id, kind="add", type=EventType.progress, attempt=1)
+    assert client.eval(CANCEL_SCRIPT.source, 1, store.keys.task(task_id)) == "running"
+    progress = EventDraft(task_id=task_id, kind="add", type=EventType.progress)
     assert store.append(progress).cancel_requested
     assert store.cancel_requested(task_id)

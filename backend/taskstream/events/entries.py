@@ -1,11 +1,14 @@
-"""An entry of the event log as read from Redis, with its JSON spliced once."""
+"""An entry of the event log as read from Redis, with its JSON encoded once."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from taskstream.events.ids import EventId, parse_event_id
-from taskstream.events.models import FINAL_EVENT_TYPES, Event, splice
+from taskstream.events.models import Event, encode_event
+from taskstream.events.types import RULES
+
+_FINAL = frozenset(type.value for type, rule in RULES.items() if rule.final)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +32,15 @@ class LogEntry:
             task_id=fields["task"],
             type=fields["type"],
             seq=seq,
-            json=splice(entry_id, seq, fields["data"]),
+            json=encode_event(
+                entry_id, seq, fields["type"], fields.get("attempt", ""), fields["data"]
+            ),
             owner=fields.get("owner", ""),
         )
 
     @property
     def final(self) -> bool:
-        return self.type in FINAL_EVENT_TYPES
+        return self.type in _FINAL
 
     def event(self) -> Event:
         return Event.model_validate_json(self.json)

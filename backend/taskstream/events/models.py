@@ -1,62 +1,28 @@
 """The event and task models, shared by the worker (which writes) and the API (which reads).
 
-An event is written once by `EventDraft.dumps()` without its log id and sequence number; the log
-assigns both atomically and `splice()` adds them to the stored JSON as text, so an event is
-encoded exactly once, whoever reads it.
+A writer encodes what it knows of an event once (`EventDraft.body()`); the log keeps that body
+with what only the log can tell: the event's id, its `seq` and the attempt it belongs to.
+`encode_event` puts the two together, once per event read, whoever reads it.
 """
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
-from pydantic_core import to_json
 
+from taskstream.events.types import RULES, EventType, TaskState
 
-class TaskState(StrEnum):
-    queued = "queued"
-    running = "running"
-    retrying = "retrying"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED
-
-
-FINISHED = frozenset({TaskState.succeeded, TaskState.failed, TaskState.cancelled})
-
-
-class EventType(StrEnum):
-    queued = "queued"
-    started = "started"
-    progress = "progress"
-    retrying = "retrying"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def state(self) -> TaskState:
-        return _STATE_AFTER[self]
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINISHED
-
-
-_STATE_AFTER = {
-    EventType.queued: TaskState.queued,
-    EventType.started: TaskState.running,
-    EventType.progress: TaskState.running,
-    EventType.retrying: TaskState.retrying,
-    EventType.succeeded: TaskState.succeeded,
-    EventType.failed: TaskState.failed,
-    EventType.cancelled: TaskState.cancelled,
-}
-FINAL_EVENT_TYPES = frozenset(t.value for t in EventType if t.final)
+__all__ = [
+    "ErrorInfo",
+    "Event",
+    "EventDraft",
+    "EventType",
+    "Progress",
+    "Task",
+    "TaskState",
+    "encode_event",
+    "utcnow",
+]
 
 
 class Progress(BaseModel):
@@ -85,7 +51,7 @@ def utcnow() -> datetime:
 
 
 class EventDraft(BaseModel):
-    """An event before the log has given it an id and a sequence number."""
+    """What a writer knows of an event: all but its log id, `seq`, state and attempt."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -93,54 +59,30 @@ class EventDraft(BaseModel):
     kind: str
     type: EventType
     at: datetime = Field(default_factory=utcnow)
-    attempt: int | None = None
     params: dict[str, Any] | None = None
     progress: Progress | None = None
     result: JsonValue = None
     error: ErrorInfo | None = None
     retry_at: datetime | None = None
     worker: str | None = None
-    owner: str | None = Field(None, exclude=True)  # kept with the task, not in the event
+    owner: str | None = None  # kept with the task, not in the event
 
-    @property
-    def state(self) -> TaskState:
-        return self.type.state
-
-    def dumps(self) -> str:
-        body = self.model_dump_json(exclude_none=True)
-        return f'{{"state":"{self.state.value}",{body[1:]}'
+    def body(self) -> str:
+        """The event's own fields as JSON, as the log stores them."""
+        return self.model_dump_json(exclude_none=True, exclude=_ENVELOPE)
 
 
-def json_text(value: Any) -> str:
-    """`value` in JSON exactly as an event's fields are written (pydantic's own serializer)."""
-    return to_json(value).decode()
+_ENVELOPE = {"type", "owner"}
+_STATE_OF = {type.value: rule.state.value for type, rule in RULES.items()}
 
 
-# The two events of every attempt that succeeds, which the worker writes for each task: the same
-# text as `EventDraft(...).dumps()` (tests hold them to it) without validating and serializing a
-# model each time, which alone cost a trivial task about 6% of the worker's throughput.
-
-
-def started_head(task_id: str, kind: str, worker: str, at: datetime) -> str:
-    """A `started` event but for its attempt and closing brace, which BEGIN adds."""
-    return (
-        f'{{"state":"running","task_id":{json_text(task_id)},"kind":{json_text(kind)},'
-        f'"type":"started","at":{json_text(at)},"worker":{json_text(worker)}'
-    )
-
-
-def succeeded_event(task_id: str, kind: str, attempt: int, result: JsonValue, at: datetime) -> str:
-    """A `succeeded` event; `result` is a JSON value already validated as one."""
-    tail = "}" if result is None else f',"result":{json_text(result)}}}'
-    return (
-        f'{{"state":"succeeded","task_id":{json_text(task_id)},"kind":{json_text(kind)},'
-        f'"type":"succeeded","at":{json_text(at)},"attempt":{attempt:d}{tail}'
-    )
-
-
-def splice(event_id: str, seq: int | str, data: str) -> str:
-    """The stored JSON of an event with its log id and sequence number put in front."""
-    return f'{{"id":"{event_id}","seq":{seq},{data[1:]}'
+def encode_event(event_id: str, seq: int | str, type: str, attempt: int | str, body: str) -> str:
+    """An event's JSON: what the log assigned (id, seq, attempt), its type and the state after
+    it, then the writer's `body`. A task's attempts are 0 until its first starts."""
+    head = f'{{"id":"{event_id}","seq":{seq},"type":"{type}","state":"{_STATE_OF[type]}"'
+    if attempt and attempt != "0":
+        head += f',"attempt":{attempt}'
+    return f"{head},{body[1:]}"
 
 
 class Event(BaseModel):

@@ -4,6 +4,10 @@ Appending an event and updating the task's state happen in one script, so a read
 event whose state is not stored yet, nor a state without its event. The script also refuses an
 event that the task's current state does not allow (nothing follows a final event, say): that is
 how a cancelled task's late progress, or a redelivered finished task, is kept out of the log.
+
+What an event does (the states it may follow, the fields it writes) comes from the table in
+`types.py`, as data: the scripts apply it without knowing any event type. Each script's keys and
+arguments are one `ScriptCall` dataclass, which the Lua reads into locals of the same names.
 """
 
 import json
@@ -12,157 +16,199 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import JsonValue
-
 from taskstream.errors import TransitionRefused
+from taskstream.events.contract import Pairs, ScriptCall, key
 from taskstream.events.keys import Keys
-from taskstream.events.models import (
-    EventDraft,
-    EventType,
-    TaskState,
-    started_head,
-    succeeded_event,
-    utcnow,
-)
-from taskstream.events.state import state_fields, succeeded_fields
+from taskstream.events.models import EventDraft, EventType, TaskState
+from taskstream.events.state import hash_writes
 from taskstream.settings import Settings
 
-# Shared by the scripts below. KEYS: global log, task hash, task log.
-# Appends one event (`data`: its JSON without id and seq) and applies `fields`, a list of
-# {name, value}: a name starting with `?` is set only if unset, one starting with `+` is
-# incremented (neither names `seq` or `last_event_id`, which this sets). `state`, `owner` and
-# `seq` are the task's stored values before the event (false for a new task), which the caller
-# has read with whatever else it needs in one HMGET; the plain fields, the sequence number and
-# the event's id are written in one HSET.
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogCall(ScriptCall):
+    """What both scripts that append an event are told."""
+
+    log: str = key()  # the global log
+    task: str = key()  # the task's hash
+    task_log: str = key()  # the task's own log
+    task_id: str
+    kind: str
+    event_type: str
+    body: str  # the event's JSON as its writer encoded it (`EventDraft.body`)
+    follows: str  # the states it may follow, comma-separated ("": the task must be new)
+    writes: Pairs  # the task's fields it writes (`state.hash_writes`)
+    token: str  # names this call: a repeat whose first reply was lost returns that reply
+    maxlen: int
+    task_maxlen: int
+    ttl: int  # seconds to keep the task after this event
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppendCall(LogCall):
+    queue: str | None = key(optional=True)  # a queue to push `message` onto in the same step
+    owner: str  # who submitted the task, kept when it is new
+    expect: Pairs  # stored values the append requires
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BeginCall(LogCall):
+    dispatch: str  # the dispatch the worker's message belongs to
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelCall(ScriptCall):
+    task: str = key()
+
+
+# The attempt an event belongs to is the task's `attempts` after it (0 until one starts): the
+# log assigns it, with `seq`, since only the log knows it in the same step as the event.
 LIBRARY = """
-local function append_event(state, owner, seq, task_id, maxlen, task_maxlen, etype, data, ttl,
-                            prefix, kind, fields)
-  local set, newstate, given_owner = {}, state, nil
-  for _, field in ipairs(fields) do
-    local name, value = field[1], field[2]
+local function may_follow(state)
+  if follows == '' then return not state end
+  return state and string.find(',' .. follows .. ',', ',' .. state .. ',', 1, true) ~= nil
+end
+
+-- Applies `writes` and appends the event to both logs. `state`, `owner`, `seq` and `attempts`
+-- are the task's stored values before it (false for a new task), read with whatever else the
+-- caller needs in one HMGET.
+local function append_event(state, owner, seq, attempts)
+  local set, newstate = {'token', token}, state
+  attempts = tonumber(attempts or '0')
+  for _, write in ipairs(writes) do
+    local name, value = write[1], write[2]
     local mark = string.sub(name, 1, 1)
-    if mark == '?' then
-      redis.call('HSETNX', KEYS[2], string.sub(name, 2), value)
-    elseif mark == '+' then
-      redis.call('HINCRBY', KEYS[2], string.sub(name, 2), value)
+    if mark == '+' then
+      name = string.sub(name, 2)
+      local total = redis.call('HINCRBY', task, name, value)
+      if name == 'attempts' then attempts = total end
     else
-      set[#set + 1] = name
-      set[#set + 1] = value
-      if name == 'state' then newstate = value end
-      if name == 'owner' then given_owner = value end
+      if mark == '?' then
+        name = string.sub(name, 2)
+        if (redis.call('HGET', task, name) or '') ~= '' then name = nil end
+      end
+      if name then
+        set[#set + 1] = name
+        set[#set + 1] = value
+        if name == 'state' then newstate = value end
+        if name == 'attempts' then attempts = tonumber(value) end
+      end
     end
   end
-  owner = owner or given_owner or ''
   seq = tonumber(seq or '0') + 1
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
-    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', task_maxlen, id,
-    'task', task_id, 'type', etype, 'seq', seq, 'owner', owner, 'data', data)
+  local id = redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'task', task_id,
+    'type', event_type, 'seq', seq, 'attempt', attempts, 'owner', owner, 'data', body)
+  redis.call('XADD', task_log, 'MAXLEN', '~', task_maxlen, id, 'task', task_id,
+    'type', event_type, 'seq', seq, 'attempt', attempts, 'owner', owner, 'data', body)
   set[#set + 1] = 'seq'
   set[#set + 1] = seq
   set[#set + 1] = 'last_event_id'
   set[#set + 1] = id
-  redis.call('HSET', KEYS[2], unpack(set))
-  if not state then
+  if not state then  -- the log's own bookkeeping of a new task: who owns it, its first dispatch
+    set[#set + 1] = 'owner'
+    set[#set + 1] = owner
+    set[#set + 1] = 'dispatch'
+    set[#set + 1] = 1
     redis.call('ZADD', prefix .. 'tasks', 0, task_id)
     redis.call('ZADD', prefix .. 'tasks:kind:' .. kind, 0, task_id)
     if owner ~= '' then redis.call('ZADD', prefix .. 'tasks:owner:' .. owner, 0, task_id) end
   end
+  redis.call('HSET', task, unpack(set))
   if state ~= newstate then
     if state then redis.call('ZREM', prefix .. 'tasks:state:' .. state, task_id) end
     redis.call('ZADD', prefix .. 'tasks:state:' .. newstate, 0, task_id)
   end
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
-  return id, seq
+  redis.call('EXPIRE', task, ttl)
+  redis.call('EXPIRE', task_log, ttl)
+  return id, seq, attempts
 end
 """
 
-# ARGV: task id, log maxlen, task log maxlen, event type, event JSON, allowed prior states
-#       (comma list; "" = the task must not exist yet), seconds to keep the task after this,
-#       key prefix, kind, a token naming this append, a queue message to push on KEYS[4] along
-#       with the event ("" for none), the number K of expected field values, K field/value pairs
-#       that must match the stored ones, then field/value pairs to set.
-# Returns {1, event id, seq, cancel requested} or {0, current state or ""}. An append whose
-# token is the task's last one already happened (its reply was lost): its result comes back.
-APPEND = (
-    LIBRARY
-    + """
-local h = redis.call('HMGET', KEYS[2], 'state', 'token', 'owner', 'seq', 'last_event_id',
-  'cancel_requested')
+# Returns {1, event id, seq, cancel requested} or {0, current state or ""}.
+APPEND = """
+local h = redis.call('HMGET', task, 'state', 'token', 'owner', 'seq', 'last_event_id',
+  'cancel_requested', 'attempts')
 local state = h[1]
-if state and h[2] == ARGV[10] then return {1, h[5], h[4], h[6] or '0'} end
-local allowed = ARGV[6]
-if allowed == '' then
-  if state then return {0, state} end
-elseif not state or not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then
-  return {0, state or ''}
+if state and h[2] == token then return {1, h[5], h[4], h[6] or '0'} end
+if not may_follow(state) then return {0, state or ''} end
+for _, pair in ipairs(expect) do
+  if (redis.call('HGET', task, pair[1]) or '') ~= pair[2] then return {0, state} end
 end
-local expected = tonumber(ARGV[12])
-for i = 13, 12 + 2 * expected, 2 do
-  if (redis.call('HGET', KEYS[2], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, state} end
-end
-local fields = {{'token', ARGV[10]}}
-for i = 13 + 2 * expected, #ARGV, 2 do fields[#fields + 1] = {ARGV[i], ARGV[i + 1]} end
-local id, seq = append_event(state, h[3], h[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
-  ARGV[7], ARGV[8], ARGV[9], fields)
-if ARGV[11] ~= '' then redis.call('LPUSH', KEYS[4], ARGV[11]) end
-return {1, id, seq, redis.call('HGET', KEYS[2], 'cancel_requested') or '0'}
+local id, seq = append_event(state, state and (h[3] or '') or owner, h[4], h[7])
+if queue then redis.call('LPUSH', queue, message) end
+return {1, id, seq, redis.call('HGET', task, 'cancel_requested') or '0'}
 """
-)
 
 # Starts an attempt in one round trip: checks that the message is the task's current dispatch
-# and that the task waits to run, counts the attempt into the `started` event, and returns what
-# the worker needs. ARGV: task id, log maxlen, task log maxlen, ttl, key prefix, dispatch number,
-# the `started` event's JSON without its closing brace and attempt, worker name, time, and a
-# token naming this start (a start repeated because its reply was lost returns the same result).
+# and that the task waits to run, and returns what the worker needs.
 # Returns {1, event id, seq, attempt, params JSON, cancel requested}; {0, state} when the task
-# is unknown or finished; {2, worker, attempts} when an earlier attempt is still marked running
-# (its worker was lost: record that first), with how often that happened before; {3, dispatch}
-# when a newer dispatch superseded this message.
-BEGIN = (
-    LIBRARY
-    + """
-local h = redis.call('HMGET', KEYS[2], 'state', 'attempts', 'dispatch', 'worker', 'params',
-  'cancel_requested', 'kind', 'lost', 'token', 'last_event_id', 'seq', 'owner')
+# is unknown or finished; {2, worker, attempts, lost} when an earlier attempt is still marked
+# running (its worker was lost: record that first); {3, dispatch} when a newer dispatch
+# superseded this message.
+BEGIN = """
+local h = redis.call('HMGET', task, 'state', 'attempts', 'dispatch', 'worker', 'params',
+  'cancel_requested', 'lost', 'token', 'last_event_id', 'seq', 'owner')
 local state = h[1]
 if not state then return {0, ''} end
-if state == 'running' and h[9] == ARGV[10] then
-  return {1, h[10], h[11], tonumber(h[2]), h[5] or '{}', h[6] or '0'}
+if state == 'running' and h[8] == token then
+  return {1, h[9], h[10], tonumber(h[2]), h[5] or '{}', h[6] or '0'}
 end
-if (h[3] or '1') ~= ARGV[6] then return {3, h[3] or '1'} end
-if state == 'running' then return {2, h[4] or '', h[2] or '0', h[8] or '0'} end
-if state ~= 'queued' and state ~= 'retrying' then return {0, state} end
-local attempt = tonumber(h[2] or '0') + 1
-local data = ARGV[7] .. ',"attempt":' .. attempt .. '}'
-local id, seq = append_event(state, h[12], h[11], ARGV[1], ARGV[2], ARGV[3], 'started', data,
-  ARGV[4], ARGV[5], h[7], {{'token', ARGV[10]}, {'state', 'running'},
-  {'attempts', tostring(attempt)}, {'worker', ARGV[8]}, {'?started_at', ARGV[9]}, {'progress', ''},
-  {'error', ''}, {'retry_at', ''}})
+if (h[3] or '1') ~= dispatch then return {3, h[3] or '1'} end
+if state == 'running' then return {2, h[4] or '', h[2] or '0', h[7] or '0'} end
+if not may_follow(state) then return {0, state} end
+local id, seq, attempt = append_event(state, h[11] or '', h[10], h[2])
 return {1, id, seq, attempt, h[5] or '{}', h[6] or '0'}
 """
-)
 
-# KEYS: task hash. Asks a running task to stop; returns its state ("" if unknown).
+# Asks a running task to stop; returns its state ("" if unknown).
 REQUEST_CANCEL = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'running' then redis.call('HSET', KEYS[1], 'cancel_requested', '1') end
+local state = redis.call('HGET', task, 'state')
+if state == 'running' then redis.call('HSET', task, 'cancel_requested', '1') end
 return state or ''
 """
 
-ALLOWED_BEFORE: dict[EventType, frozenset[TaskState]] = {
-    EventType.queued: frozenset(),
-    EventType.started: frozenset({TaskState.queued, TaskState.retrying}),  # see BEGIN
-    EventType.progress: frozenset({TaskState.running}),
-    EventType.retrying: frozenset({TaskState.running}),
-    EventType.succeeded: frozenset({TaskState.running}),
-    EventType.failed: frozenset({TaskState.queued, TaskState.running, TaskState.retrying}),
-    EventType.cancelled: frozenset({TaskState.queued, TaskState.running, TaskState.retrying}),
-}
-_ALLOWED_ARG = {type: ",".join(sorted(states)) for type, states in ALLOWED_BEFORE.items()}
+
+@dataclass(frozen=True)
+class Script:
+    """A script's source: its call's prelude, then `body`."""
+
+    call: type[ScriptCall]
+    body: str
+
+    @property
+    def source(self) -> str:
+        library = LIBRARY if issubclass(self.call, LogCall) else ""
+        return self.call.prelude() + library + self.body
 
 
-def append_args(
+APPEND_SCRIPT = Script(AppendCall, APPEND)
+BEGIN_SCRIPT = Script(BeginCall, BEGIN)
+CANCEL_SCRIPT = Script(CancelCall, REQUEST_CANCEL)
+
+
+def _follows(states: Iterable[TaskState]) -> str:
+    return ",".join(sorted(states))
+
+
+def _log_fields(keys: Keys, settings: Settings, draft: EventDraft) -> dict[str, Any]:
+    return {
+        "log": keys.events,
+        "task": keys.task(draft.task_id),
+        "task_log": keys.task_events(draft.task_id),
+        "task_id": draft.task_id,
+        "kind": draft.kind,
+        "event_type": draft.type.value,
+        "body": draft.body(),
+        "token": secrets.token_hex(8),
+        "maxlen": settings.events_maxlen,
+        "task_maxlen": settings.task_events_maxlen,
+        "ttl": settings.task_ttl_seconds,
+        "prefix": keys.prefix,
+    }
+
+
+def append_call(
     keys: Keys,
     settings: Settings,
     draft: EventDraft,
@@ -170,70 +216,35 @@ def append_args(
     expect: Mapping[str, str] | None = None,
     changes: Mapping[str, str] | None = None,
     enqueue: tuple[str, str] | None = None,
-) -> tuple[list[str], list[str | int]]:
-    """`expect`: stored values the append requires; `changes`: more fields to set (`+n`, `?n`);
-    `enqueue`: a queue's list and a message to push onto it in the same step."""
-    states = _ALLOWED_ARG[draft.type] if allowed is None else ",".join(sorted(set(allowed)))
-    fields = {**state_fields(draft), **(changes or {})}
-    data = draft.dumps()
-    return _append_args(
-        keys, settings, draft.task_id, draft.kind, draft.type, data, states, fields, expect, enqueue
+) -> AppendCall:
+    """`allowed`: fewer states than the event may follow; `expect`: stored values the append
+    requires; `changes`: more fields to write (`+n`, `?n`); `enqueue`: a queue's list and a
+    message to push onto it in the same step."""
+    follows = draft.type.rule.follows
+    if allowed is not None:
+        follows &= set(allowed)
+        if not follows:
+            raise ValueError(f"{draft.type} follows none of {sorted(allowed)}")
+    return AppendCall(
+        **_log_fields(keys, settings, draft),
+        follows=_follows(follows),
+        writes=hash_writes(draft) + tuple((changes or {}).items()),
+        owner=draft.owner or "",
+        expect=tuple((expect or {}).items()),
+        queue=enqueue[0] if enqueue else None,
+        message=enqueue[1] if enqueue else "",
     )
 
 
-def succeeded_args(
-    keys: Keys, settings: Settings, task_id: str, kind: str, attempt: int, result: JsonValue
-) -> tuple[list[str], list[str | int]]:
-    """`append_args` of a `succeeded` event after a running attempt, without a draft to build:
-    what every task that succeeds writes. `result` is a JSON value already validated as one."""
-    at = utcnow()
-    data = succeeded_event(task_id, kind, attempt, result, at)
-    fields = succeeded_fields(result, at)
-    return _append_args(
-        keys, settings, task_id, kind, EventType.succeeded, data, "running", fields, None, None
+def begin_call(keys: Keys, settings: Settings, draft: EventDraft, dispatch: int) -> BeginCall:
+    """The call that starts an attempt with `draft`, a `started` event."""
+    assert draft.type is EventType.started, draft.type
+    return BeginCall(
+        **_log_fields(keys, settings, draft),
+        follows=_follows(draft.type.rule.follows),
+        writes=hash_writes(draft),
+        dispatch=str(dispatch),
     )
-
-
-def _append_args(
-    keys: Keys,
-    settings: Settings,
-    task_id: str,
-    kind: str,
-    type: EventType,
-    data: str,
-    states: str,
-    fields: Mapping[str, str],
-    expect: Mapping[str, str] | None,
-    enqueue: tuple[str, str] | None,
-) -> tuple[list[str], list[str | int]]:
-    expect = expect or {}
-    args: list[str | int] = [
-        task_id,
-        settings.events_maxlen,
-        settings.task_events_maxlen,
-        type.value,
-        data,
-        states,
-        settings.task_ttl_seconds,
-        keys.prefix,
-        kind,
-        secrets.token_hex(8),
-        enqueue[1] if enqueue else "",
-        len(expect),
-    ]
-    for name, value in expect.items():
-        args += [name, value]
-    for name, value in fields.items():
-        args += [name, value]
-    queue = [enqueue[0]] if enqueue else []
-    return [keys.events, keys.task(task_id), keys.task_events(task_id), *queue], args
-
-
-def parse_append_reply(task_id: str, type: EventType, reply: list[str | int]) -> "Appended":
-    if int(reply[0]) != 1:
-        state = str(reply[1]) or None
-        raise TransitionRefused(task_id, state, type.value)
-    return Appended(id=str(reply[1]), seq=int(reply[2]), cancel_requested=str(reply[3]) == "1")
 
 
 @dataclass(frozen=True)
@@ -243,23 +254,11 @@ class Appended:
     cancel_requested: bool
 
 
-def begin_args(
-    keys: Keys, settings: Settings, task_id: str, kind: str, dispatch: int, worker: str
-) -> tuple[list[str], list[str | int]]:
-    at = utcnow()
-    args: list[str | int] = [
-        task_id,
-        settings.events_maxlen,
-        settings.task_events_maxlen,
-        settings.task_ttl_seconds,
-        keys.prefix,
-        str(dispatch),
-        started_head(task_id, kind, worker, at),  # the script adds the attempt, closes it
-        worker,
-        at.isoformat(),
-        secrets.token_hex(8),
-    ]
-    return [keys.events, keys.task(task_id), keys.task_events(task_id)], args
+def parse_append_reply(task_id: str, type: EventType, reply: list[Any]) -> Appended:
+    if int(reply[0]) != 1:
+        state = str(reply[1]) or None
+        raise TransitionRefused(task_id, state, type.value)
+    return Appended(id=str(reply[1]), seq=int(reply[2]), cancel_requested=str(reply[3]) == "1")
 
 
 @dataclass(frozen=True)

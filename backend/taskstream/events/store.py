@@ -7,38 +7,38 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
-from pydantic import JsonValue
+from redis.commands.core import AsyncScript
+from redis.commands.core import Script as SyncScript
 
+from taskstream.events.contract import ScriptCall
 from taskstream.events.entries import LogEntry, parse_entries, text_fields
 from taskstream.events.ids import ZERO, EventId, parse_event_id
 from taskstream.events.keys import Keys
-from taskstream.events.models import EventDraft, EventType, Task, TaskState
+from taskstream.events.models import EventDraft, Task, TaskState
 from taskstream.events.scripts import (
-    APPEND,
-    BEGIN,
-    REQUEST_CANCEL,
+    APPEND_SCRIPT,
+    BEGIN_SCRIPT,
+    CANCEL_SCRIPT,
     Appended,
     Begun,
+    CancelCall,
     Interrupted,
     NotRunnable,
-    append_args,
-    begin_args,
+    Script,
+    append_call,
+    begin_call,
     parse_append_reply,
     parse_begin_reply,
-    succeeded_args,
 )
 from taskstream.events.state import task_from_hash
-from taskstream.events.wire import Script, ScriptConnection
 from taskstream.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_APPEND = Script(APPEND)
-_BEGIN = Script(BEGIN)
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,14 @@ class EventStore:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self._append = client.register_script(APPEND)
-        self._request_cancel = client.register_script(REQUEST_CANCEL)
+        self._scripts: dict[Script, AsyncScript] = {}
+
+    async def _run(self, script: Script, call: ScriptCall) -> Any:
+        runner = self._scripts.get(script)
+        if runner is None:
+            runner = self._scripts[script] = self.redis.register_script(script.source)
+        keys, args = call.keys_and_args()
+        return await runner(keys=keys, args=args)
 
     async def append(
         self,
@@ -75,8 +81,8 @@ class EventStore:
         enqueue: tuple[str, str] | None = None,
     ) -> Appended:
         """Appends `draft`; with `enqueue` (a queue and a message) also queues it, atomically."""
-        keys, args = append_args(self.keys, self.settings, draft, allowed, enqueue=enqueue)
-        reply = await self._append(keys=keys, args=args)
+        call = append_call(self.keys, self.settings, draft, allowed, enqueue=enqueue)
+        reply = await self._run(APPEND_SCRIPT, call)
         return parse_append_reply(draft.task_id, draft.type, reply)
 
     async def get_task(self, task_id: str) -> Task | None:
@@ -85,7 +91,7 @@ class EventStore:
 
     async def request_cancel(self, task_id: str) -> str:
         """Marks a running task for cancellation; returns the task's state ("" if unknown)."""
-        return str(await self._request_cancel(keys=[self.keys.task(task_id)]))
+        return str(await self._run(CANCEL_SCRIPT, CancelCall(task=self.keys.task(task_id))))
 
     async def list_tasks(
         self,
@@ -231,7 +237,15 @@ class SyncEventStore:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self._scripts = ScriptConnection(client)
+        self._scripts: dict[Script, SyncScript] = {}
+
+    def _run(self, script: Script, call: ScriptCall) -> Any:
+        """Runs `script`, waiting out a Redis restart (see `_patiently`)."""
+        runner = self._scripts.get(script)
+        if runner is None:
+            runner = self._scripts[script] = self.redis.register_script(script.source)
+        keys, args = call.keys_and_args()
+        return self._patiently(lambda: runner(keys=keys, args=args))
 
     def _patiently(self, call: Callable[[], T]) -> T:
         """Waits out a Redis restart (REDIS_OUTAGE_PATIENCE_SECONDS) rather than fail a task.
@@ -259,22 +273,14 @@ class SyncEventStore:
         changes: Mapping[str, str] | None = None,
         enqueue: tuple[str, str] | None = None,
     ) -> Appended:
-        keys, args = append_args(self.keys, self.settings, draft, allowed, expect, changes, enqueue)
-        reply = self._patiently(lambda: self._scripts.run(_APPEND, keys, args))
+        call = append_call(self.keys, self.settings, draft, allowed, expect, changes, enqueue)
+        reply = self._run(APPEND_SCRIPT, call)
         return parse_append_reply(draft.task_id, draft.type, reply)
 
-    def succeed(self, task_id: str, kind: str, attempt: int, result: JsonValue) -> Appended:
-        """`append` of a `succeeded` event after a running attempt, the one every successful
-        task writes, built without a draft (`result` is already validated as JSON)."""
-        keys, args = succeeded_args(self.keys, self.settings, task_id, kind, attempt, result)
-        reply = self._patiently(lambda: self._scripts.run(_APPEND, keys, args))
-        return parse_append_reply(task_id, EventType.succeeded, reply)
-
-    def begin(
-        self, task_id: str, kind: str, dispatch: int, worker: str
-    ) -> Begun | Interrupted | NotRunnable:
-        keys, args = begin_args(self.keys, self.settings, task_id, kind, dispatch, worker)
-        return parse_begin_reply(self._patiently(lambda: self._scripts.run(_BEGIN, keys, args)))
+    def begin(self, draft: EventDraft, dispatch: int) -> Begun | Interrupted | NotRunnable:
+        """Starts an attempt with `draft`, a `started` event, if the task waits to run."""
+        call = begin_call(self.keys, self.settings, draft, dispatch)
+        return parse_begin_reply(self._run(BEGIN_SCRIPT, call))
 
     def running_tasks(self, limit: int = 500) -> list[RunningTask]:
         ids = [str(i) for i in self.redis.zrange(self.keys.index_state("running"), 0, limit - 1)]
@@ -321,5 +327,4 @@ class SyncEventStore:
         self.redis.zrem(self.keys.workers, worker)
 
     def close(self) -> None:
-        self._scripts.close()
         self.redis.close()

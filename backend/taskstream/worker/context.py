@@ -41,7 +41,6 @@ class WorkerContext:
             task_id=self._task_id,
             kind=self._kind,
             type=EventType.progress,
-            attempt=self._attempt,
             progress=Progress.of(current, total, message),
         )
         try:

@@ -48,7 +48,6 @@ def record_lost(
         task_id=task_id,
         kind=kind,
         type=EventType.failed if give_up else EventType.retrying,
-        attempt=attempts,
         error=ErrorInfo(type="WorkerLost", message=message),
         retry_at=None if give_up else utcnow(),
     )

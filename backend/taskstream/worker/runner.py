@@ -53,25 +53,28 @@ class Runner:
                 raise TaskCancelled("cancelled before it started")
             result = _JSON.validate_python(self._kind.execute(params, ctx))
         except TaskCancelled:
-            self._finish(task_id, EventType.cancelled, attempt=attempt)
+            self._finish(task_id, EventType.cancelled)
         except RetryableError as exc:
             self._retry_or_fail(task_id, params, attempt, exc, schedule_retry)
         except SoftTimeLimitExceeded:
             limit = self._kind.time_limit(self._kind.params.model_validate(params))
             error = ErrorInfo(type="TimeLimitExceeded", message=f"ran longer than {limit:g} s")
-            self._finish(task_id, EventType.failed, attempt=attempt, error=error)
+            self._finish(task_id, EventType.failed, error=error)
         except ValidationError as exc:
             error = ErrorInfo(type="InvalidResult", message=str(exc))
-            self._finish(task_id, EventType.failed, attempt=attempt, error=error)
+            self._finish(task_id, EventType.failed, error=error)
         except Exception as exc:
             log.exception("task %s (%s) failed", task_id, self._kind.name)
-            self._finish(task_id, EventType.failed, attempt=attempt, error=ErrorInfo.of(exc))
+            self._finish(task_id, EventType.failed, error=ErrorInfo.of(exc))
         else:
-            self._succeed(task_id, attempt, result)
+            self._finish(task_id, EventType.succeeded, result=result)
 
     def _begin(self, task_id: str, dispatch: int) -> Begun | None:
         for _ in range(3):
-            outcome = self._store.begin(task_id, self._kind.name, dispatch, self._worker)
+            started = EventDraft(
+                task_id=task_id, kind=self._kind.name, type=EventType.started, worker=self._worker
+            )
+            outcome = self._store.begin(started, dispatch)
             if isinstance(outcome, Begun):
                 return outcome
             if isinstance(outcome, NotRunnable):
@@ -105,19 +108,13 @@ class Runner:
     ) -> None:
         policy = self._kind.retry_policy(params)
         if attempt > policy.max_retries:
-            self._finish(task_id, EventType.failed, attempt=attempt, error=ErrorInfo.of(exc))
+            self._finish(task_id, EventType.failed, error=ErrorInfo.of(exc))
             return
         delay = policy.delay(attempt, self._jitter())
         retry_at = utcnow() + timedelta(seconds=delay)
         error = ErrorInfo.of(exc)
-        self._append(task_id, EventType.retrying, attempt=attempt, error=error, retry_at=retry_at)
+        self._append(task_id, EventType.retrying, error=error, retry_at=retry_at)
         schedule_retry(delay)
-
-    def _succeed(self, task_id: str, attempt: int, result: JsonValue) -> None:
-        try:
-            self._store.succeed(task_id, self._kind.name, attempt, result)
-        except TransitionRefused as refused:
-            log.warning("outcome of task %s not recorded: %s", task_id, refused)
 
     def _finish(self, task_id: str, type: EventType, **fields: Any) -> None:
         try:

@@ -1,0 +1,86 @@
+"""A script's keys and arguments, described once as a dataclass and read by the Lua into locals.
+
+A `ScriptCall` subclass names each key (`key()`) and argument in order. `prelude()` is the Lua
+that reads them into locals of the same names, and `keys_and_args()` flattens a call in that
+order, so neither side depends on a position written in prose. An argument is a string, an
+integer or a `Pairs` (a list of name/value pairs, sent as its length then the pairs).
+"""
+
+import dataclasses
+from typing import Any, get_type_hints
+
+Pairs = tuple[tuple[str, str], ...]
+_KEY = "key"
+
+
+def key(*, optional: bool = False) -> Any:
+    """A Redis key of the script; an optional one (None: not sent) must come last."""
+    if optional:
+        return dataclasses.field(default=None, metadata={_KEY: True})
+    return dataclasses.field(metadata={_KEY: True})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScriptCall:
+    @classmethod
+    def prelude(cls) -> str:
+        prelude = _PRELUDES.get(cls)
+        if prelude is None:
+            prelude = _PRELUDES[cls] = _prelude(cls)
+        return prelude
+
+    def keys_and_args(self) -> tuple[list[str], list[str | int]]:
+        keys: list[str] = []
+        args: list[str | int] = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.metadata.get(_KEY):
+                if value is not None:
+                    keys.append(value)
+            elif isinstance(value, tuple):
+                args.append(len(value))
+                for name, item in value:
+                    args += (name, item)
+            else:
+                args.append(value)
+        return keys, args
+
+
+_PRELUDES: dict[type[ScriptCall], str] = {}
+
+
+def _prelude(cls: type[ScriptCall]) -> str:
+    hints = get_type_hints(cls)
+    lines: list[str] = []
+    keys = 0
+    args = 0
+    pairs_seen = False
+    for field in dataclasses.fields(cls):
+        if field.metadata.get(_KEY):
+            keys += 1
+            lines.append(f"local {field.name} = KEYS[{keys}]")
+            continue
+        if pairs_seen:
+            where = "i"
+        else:
+            args += 1
+            where = str(args)
+        if hints[field.name] == Pairs:
+            lines.append(_read_pairs(field.name, where, pairs_seen))
+            pairs_seen = True
+        elif pairs_seen:
+            lines.append(f"local {field.name} = ARGV[i]; i = i + 1")
+        else:
+            lines.append(f"local {field.name} = ARGV[{where}]")
+    return "\n".join(lines) + "\n"
+
+
+def _read_pairs(name: str, where: str, after_pairs: bool) -> str:
+    start = "" if after_pairs else f"local i = {where}\n"
+    return (
+        f"{start}local {name} = {{}}\n"
+        f"for _ = 1, tonumber(ARGV[i]) do\n"
+        f"  {name}[#{name} + 1] = {{ARGV[i + 2 * _ - 1], ARGV[i + 2 * _]}}\n"
+        f"end\n"
+        f"i = i + 1 + 2 * tonumber(ARGV[i])"
+    )
