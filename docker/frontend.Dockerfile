@@ -3,11 +3,14 @@
 #   docker build -f docker/frontend.Dockerfile .
 
 FROM node:20.20.2-bookworm-slim AS build
-WORKDIR /src
+# The repository's layout, kept: the page bundles the event table from backend/ (imported as
+# ../../backend/... from frontend/src), which is the only file of the backend it needs.
+WORKDIR /src/frontend
 # Dependencies first, from the lockfile alone: this layer is rebuilt only when it changes.
 COPY frontend/package.json frontend/package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund
+COPY backend/taskstream/events/types.json /src/backend/taskstream/events/types.json
 COPY frontend/ ./
 RUN npm run build
 
@@ -22,7 +25,7 @@ ENV API_UPSTREAM=api:8000 \
     WEB_ROOT=/usr/share/nginx/html \
     NGINX_ENVSUBST_FILTER="^(API_UPSTREAM|API_ORIGIN|LISTEN|WEB_ROOT)"
 COPY docker/nginx/taskstream.conf.template /etc/nginx/templates/
-COPY --from=build /src/dist /usr/share/nginx/html
+COPY --from=build /src/frontend/dist /usr/share/nginx/html
 # The base image already runs as its nginx user (101); said again so this file shows it.
 USER 101
 EXPOSE 8080

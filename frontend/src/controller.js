@@ -7,8 +7,8 @@
  * browser has no session, the sign-in panel is shown and nothing else is asked for; otherwise (or
  * once signed in) kinds and tasks are fetched in parallel, and the stream opens once the task
  * snapshot is in, resuming after it, so no event between the fetch and the stream is missed. A
- * failed load is retried with backoff (and at once when the browser comes back online); the UI
- * says so meanwhile.
+ * failed load (session, kinds or tasks) is retried with backoff (and at once when the browser
+ * comes back online); the UI says so meanwhile.
  *
  * Sessions: the API key goes straight from the sign-in handler to `api.signIn` and is kept
  * nowhere (the browser keeps an HttpOnly cookie instead). Signing out, or any 401 later on (the
@@ -17,7 +17,7 @@
  */
 
 import { fieldsFromSchema, serverErrorsToFields, validate, validateField } from "./schema-form.js";
-import { backoffDelay } from "./stream.js";
+import { createRetrying } from "./retry.js";
 import { shortId } from "./format.js";
 import { FORM_FOCUS } from "./store.js";
 
@@ -38,16 +38,9 @@ export function createController({
 }) {
   const pendingKeys = new Map();
   let stream = null;
-  let tasksTimer = null;
-  let tasksAttempt = 0;
-  let kindsTimer = null;
-  let kindsAttempt = 0;
-  let sessionTimer = null;
-  let sessionAttempt = 0;
   let loadingTasks = false;
   let reloadAgain = false;
   let ticker = null;
-  let lastConnection = null;
   let verifying = false;
   let epoch = 0; // bumped when a session ends: answers to its requests are then dropped
 
@@ -55,40 +48,57 @@ export function createController({
   const current = (mine) => mine === epoch;
   const loaded = () => ["open", "signed-in"].includes(store.state.session.phase);
 
+  const retrying = createRetrying({ timers, backoff: retryBackoff, random, epoch: () => epoch });
+  const retryNote = (wait) => `Trying again in ${Math.ceil(wait / 1000)} s.`;
+
   /** Does the API need a key, and is this browser signed in? Then sign in, or load. */
-  async function checkSession() {
-    clear(sessionTimer);
-    sessionTimer = null;
-    const mine = epoch;
-    let session;
-    try {
-      session = await api.getSession();
-    } catch (error) {
-      if (!current(mine)) return;
-      if (error.status === 401) {
-        showSignIn(""); // a front that guards even this path
-        return;
+  const sessionLoad = retrying({
+    request: () =>
+      api.getSession().catch((error) => {
+        if (error.status === 404) return { auth_required: false, principal: null }; // an API without sessions needs no key
+        throw error;
+      }),
+    async apply(session) {
+      if (!session?.auth_required) {
+        store.setSession({ phase: "open", required: false, principal: null });
+        await load();
+      } else if (typeof session.principal === "string" && session.principal) {
+        store.setSession({ phase: "signed-in", required: true, principal: session.principal });
+        await load();
+      } else {
+        showSignIn("");
       }
-      if (error.status !== 404) {
-        const wait = backoffDelay(sessionAttempt++, retryBackoff, random);
-        store.setTasksStatus("error", `Couldn't reach the server: ${describe(error)} Trying again in ${Math.ceil(wait / 1000)} s.`);
-        sessionTimer = timers.setTimeout(checkSession, wait);
-        return;
-      }
-      session = { auth_required: false, principal: null }; // an API without sessions needs no key
-    }
-    if (!current(mine)) return;
-    sessionAttempt = 0;
-    if (!session?.auth_required) {
-      store.setSession({ phase: "open", required: false, principal: null });
-      await load();
-    } else if (typeof session.principal === "string" && session.principal) {
-      store.setSession({ phase: "signed-in", required: true, principal: session.principal });
-      await load();
-    } else {
-      showSignIn("");
-    }
-  }
+    },
+    handle(error) {
+      if (error.status !== 401) return false;
+      showSignIn(""); // a front that guards even this path
+      return true;
+    },
+    report: (error, wait) => store.setTasksStatus("error", `Couldn't reach the server: ${describe(error)} ${retryNote(wait)}`),
+  });
+  const checkSession = () => sessionLoad.run();
+
+  const kindsLoad = retrying({
+    request: () => api.listKinds(),
+    apply(kinds) {
+      store.setKinds((Array.isArray(kinds) ? kinds : []).map((kind) => ({ ...kind, fields: fieldsFromSchema(kind.params_schema) })));
+    },
+    handle: lostSession,
+    report: (error) => store.setKindsStatus("error", describe(error)),
+    again: loadKinds,
+  });
+
+  const tasksLoad = retrying({
+    request: () => api.listRecentTasks({ cap: taskCap }),
+    apply({ items, resumeEventId }) {
+      store.loadSnapshot(items);
+      if (!stream) startStream(resumeEventId);
+    },
+    handle: lostSession,
+    report: (error, wait) => store.setTasksStatus("error", `Couldn't load tasks: ${describe(error)} ${retryNote(wait)}`),
+    again: () => loadTasks({ resync: Boolean(stream) }),
+  });
+  const loads = [sessionLoad, kindsLoad, tasksLoad];
 
   function load() {
     loadKinds();
@@ -169,13 +179,10 @@ export function createController({
     epoch += 1;
     stream?.stop();
     stream = null;
-    for (const timer of [tasksTimer, kindsTimer, sessionTimer]) clear(timer);
-    tasksTimer = kindsTimer = sessionTimer = null;
+    for (const each of loads) each.reset();
     if (ticker !== null) timers.clearInterval(ticker);
     ticker = null;
     loadingTasks = reloadAgain = false;
-    tasksAttempt = kindsAttempt = 0;
-    lastConnection = null;
     pendingKeys.clear();
     store.reset();
   }
@@ -211,21 +218,9 @@ export function createController({
     }
   }
 
-  async function loadKinds() {
-    clear(kindsTimer);
-    kindsTimer = null;
-    const mine = epoch;
+  function loadKinds() {
     store.setKindsStatus("loading");
-    try {
-      const kinds = await api.listKinds();
-      if (!current(mine)) return;
-      store.setKinds((Array.isArray(kinds) ? kinds : []).map((kind) => ({ ...kind, fields: fieldsFromSchema(kind.params_schema) })));
-      kindsAttempt = 0;
-    } catch (error) {
-      if (!current(mine) || lostSession(error)) return;
-      store.setKindsStatus("error", describe(error));
-      kindsTimer = timers.setTimeout(loadKinds, backoffDelay(kindsAttempt++, retryBackoff, random));
-    }
+    return kindsLoad.run();
   }
 
   /** First load and every resync: one load at a time; a reset during a load queues one more. */
@@ -234,26 +229,16 @@ export function createController({
       reloadAgain = true;
       return;
     }
-    clear(tasksTimer);
-    tasksTimer = null;
     const mine = epoch;
     loadingTasks = true;
     if (resync) store.beginResync();
     else store.setTasksStatus("loading");
     try {
-      const { items, resumeEventId } = await api.listRecentTasks({ cap: taskCap });
-      if (!current(mine)) return;
-      store.loadSnapshot(items);
-      tasksAttempt = 0;
-      if (!stream) startStream(resumeEventId);
-    } catch (error) {
-      if (!current(mine) || lostSession(error)) return;
-      const wait = backoffDelay(tasksAttempt++, retryBackoff, random);
-      store.setTasksStatus("error", `Couldn't load tasks: ${describe(error)} Trying again in ${Math.ceil(wait / 1000)} s.`);
-      tasksTimer = timers.setTimeout(() => loadTasks({ resync: Boolean(stream) }), wait);
+      await tasksLoad.run();
     } finally {
       if (current(mine)) loadingTasks = false; // an ended session's flags were reset already
     }
+    if (!current(mine)) return;
     if (reloadAgain) {
       reloadAgain = false;
       await loadTasks({ resync: true });
@@ -283,17 +268,18 @@ export function createController({
   }
 
   function handleConnection(connection) {
+    const previous = store.state.connection;
+    if (connection === previous) return;
     store.setConnection(connection);
     // The indicator (a status region) announces changes; the log keeps a quiet record.
-    if (connection === "live" && lastConnection && lastConnection !== "connecting") {
+    if (connection === "live" && previous !== "connecting") {
       store.addNote("Connection restored.", { announce: false });
-    } else if ((connection === "reconnecting" || connection === "offline") && lastConnection === "live") {
+    } else if ((connection === "reconnecting" || connection === "offline") && previous === "live") {
       store.addNote(connection === "offline" ? "Network lost; waiting to reconnect." : "Connection lost; reconnecting.", {
         tone: "warn",
         announce: false,
       });
     }
-    lastConnection = connection;
   }
 
   async function fetchTask(id) {
@@ -396,10 +382,6 @@ export function createController({
     }
   }
 
-  function clear(timer) {
-    if (timer !== null) timers.clearTimeout(timer);
-  }
-
   /** "Try now" on the notice: the session check if it failed, else the task list. */
   function retryLoad() {
     if (store.state.session.phase === "checking") return checkSession();
@@ -412,7 +394,7 @@ export function createController({
     start: () => checkSession(),
     stop() {
       stream?.stop();
-      for (const timer of [tasksTimer, kindsTimer, sessionTimer]) clear(timer);
+      for (const each of loads) each.cancel();
       if (ticker !== null) timers.clearInterval(ticker);
     },
     /** The browser is back online: retry failed loads now rather than at the end of a backoff. */

@@ -5,6 +5,7 @@
  * time-ordered hex of one length). Each task keeps the `seq` of the last event applied to it, and
  * an event is applied only if its seq is higher: replays after a reconnect, a REST reload racing
  * the stream, and the answer of a POST all converge on the same state, each change shown once.
+ * What an event does to a task comes from the event table (`event-types.js`), as on the server.
  *
  * Every change marks what it touched (a task id in `dirty`, or an aspect such as "order" or
  * "log"); `flush()` hands the marks to the view and clears them, so a frame repaints only that.
@@ -13,8 +14,10 @@
  * forgets every task, kind, form and log line, so nothing seen in one session outlives it.
  */
 
-export const ACTIVE_STATES = new Set(["queued", "running", "retrying"]);
-export const TERMINAL_STATES = new Set(["succeeded", "failed", "cancelled"]);
+import { ACTIVE_STATES, FINAL_STATES, RULES, ruleFor } from "./event-types.js";
+
+export { ACTIVE_STATES };
+export const TERMINAL_STATES = FINAL_STATES;
 export const FILTERS = ["all", "active", "finished"];
 /** The `focus` of a form's state that means its form-level error rather than a field. */
 export const FORM_FOCUS = "__form";
@@ -31,8 +34,9 @@ function initialSession() {
   return { phase: "checking", required: false, principal: null, pending: null, error: "", note: "", focus: null, focusToken: 0 };
 }
 
-export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
-  const state = {
+/** What a session sees, as it is before anything has loaded; `reset()` goes back to it. */
+function initialState() {
+  return {
     kinds: [],
     kindsStatus: { phase: "loading", message: "" },
     tasks: new Map(),
@@ -42,10 +46,12 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
     connection: "connecting",
     forms: new Map(),
     taskUi: new Map(),
-    filter: "all",
     clockSkewMs: 0,
-    session: initialSession(),
   };
+}
+
+export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
+  const state = { ...initialState(), filter: "all", session: initialSession() };
   let dirty = new Set();
   let aspects = new Set();
   let logKey = 0;
@@ -131,8 +137,22 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
     if (!events) return;
     for (const event of events) {
       const task = state.tasks.get(id);
-      if (event.seq > task.seq) put(applyEventToTask(task, event));
+      const next = applyEventToTask(task, event);
+      if (next !== task) put(next);
     }
+  }
+
+  /** Keeps an event until the task's REST copy is in, and asks for that copy once. */
+  function hold(event) {
+    const events = buffered.get(event.task_id) ?? [];
+    if (events.some((e) => e.seq === event.seq)) return { status: "duplicate" };
+    if (events.length < MAX_BUFFERED_PER_TASK) {
+      events.push(event);
+      events.sort((a, b) => a.seq - b.seq);
+      buffered.set(event.task_id, events);
+    }
+    logEvent(event);
+    return { status: "buffered", fetch: requestFetch(event.task_id) };
   }
 
   const store = {
@@ -177,16 +197,7 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
 
     /** Forgets what the last session saw: tasks, kinds, forms, the log. The session and filter stay. */
     reset() {
-      state.kinds = [];
-      state.kindsStatus = { phase: "loading", message: "" };
-      state.tasks = new Map();
-      state.order = [];
-      state.tasksStatus = { phase: "loading", message: "" };
-      state.log = []; // logKey keeps counting: the view tells new lines by a higher key
-      state.connection = "connecting";
-      state.forms = new Map();
-      state.taskUi = new Map();
-      state.clockSkewMs = 0;
+      Object.assign(state, initialState()); // logKey keeps counting: the view tells new lines by a higher key
       skewSamples = 0;
       resyncTouched = null;
       fetching.clear();
@@ -210,36 +221,30 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
 
     /**
      * Applies one stream event. Returns `{ status, fetch? }`: status is "applied", "duplicate",
-     * "buffered" (task unknown, event kept until the task is loaded) or "ignored" (malformed);
-     * `fetch` is a task id the caller should load over REST, requested once until it completes.
+     * "buffered" (kept until the task's REST copy is in: the task is unknown, or events were
+     * missed that this one follows) or "ignored" (malformed, of an unknown type, or one the task's
+     * state does not allow, which the log would have refused); `fetch` is a task id the caller
+     * should load over REST, requested once until it completes.
      */
     applyEvent(event, receivedAt = Date.now()) {
-      if (!isEvent(event)) return { status: "ignored" };
+      if (!isEvent(event) || !RULES.has(event.type)) return { status: "ignored" };
       observeServerTime(event.at, receivedAt);
       resyncTouched?.add(event.task_id);
       const task = state.tasks.get(event.task_id);
       if (!task) {
-        if (event.type === "queued") {
-          put(applyEventToTask(emptyTask(event), event));
-          logEvent(event);
-          return { status: "applied" };
-        }
-        const events = buffered.get(event.task_id) ?? [];
-        if (events.some((e) => e.seq === event.seq)) return { status: "duplicate" };
-        if (events.length < MAX_BUFFERED_PER_TASK) {
-          events.push(event);
-          events.sort((a, b) => a.seq - b.seq);
-          buffered.set(event.task_id, events);
-        }
+        const created = applyEventToTask(undefined, event);
+        if (!created) return hold(event);
+        put(created);
         logEvent(event);
-        return { status: "buffered", fetch: requestFetch(event.task_id) };
+        return { status: "applied" };
       }
       if (event.seq <= task.seq) return { status: "duplicate" };
       const gap = event.seq > task.seq + 1;
-      put(applyEventToTask(task, event));
+      const next = applyEventToTask(task, event);
+      if (next === task) return gap ? hold(event) : { status: "ignored" };
+      put(next);
       logEvent(event);
-      // A gap means an event was missed: the event carries the new state, but fields only set
-      // by the missed one (started_at, say) come from a fresh copy of the task.
+      // Fields set only by the missed events (started_at, say) come from a fresh copy.
       return gap ? { status: "applied", fetch: requestFetch(event.task_id) } : { status: "applied" };
     },
 
@@ -335,47 +340,18 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
   return store;
 }
 
-/** The task after `event`: a pure function of both, shared by live and buffered events. */
+/**
+ * The task after `event`, a pure function of both, shared by live and buffered events. The event
+ * table's row for its type gives the new state and the fields written; `task` is undefined for a
+ * task's first event. An event that may not come next (unknown type, a state it does not follow,
+ * a seq not above the task's) returns `task` itself, unchanged.
+ */
 export function applyEventToTask(task, event) {
-  const next = {
-    ...task,
-    state: typeof event.state === "string" ? event.state : task.state,
-    seq: event.seq,
-    last_event_id: event.id ?? task.last_event_id,
-  };
-  if (Number.isInteger(event.attempt)) next.attempts = Math.max(task.attempts ?? 0, event.attempt);
-  switch (event.type) {
-    case "queued":
-      next.params = event.params ?? task.params;
-      next.created_at = task.created_at ?? event.at;
-      break;
-    case "started":
-      next.started_at = task.started_at ?? event.at;
-      next.progress = event.progress ?? null;
-      next.retry_at = null;
-      break;
-    case "progress":
-      next.progress = event.progress ?? task.progress;
-      break;
-    case "retrying":
-      next.retry_at = event.retry_at ?? null;
-      next.error = event.error ?? task.error;
-      break;
-    case "succeeded":
-      next.result = event.result ?? null;
-      next.error = null;
-      next.progress = event.progress ?? task.progress;
-      break;
-    case "failed":
-      next.error = event.error ?? task.error;
-      break;
-    default:
-      break;
-  }
-  if (TERMINAL_STATES.has(event.type)) {
-    next.finished_at = event.at ?? task.finished_at;
-    next.retry_at = null;
-  }
+  const rule = ruleFor(task, event.type);
+  if (!rule || (task && !(event.seq > task.seq))) return task;
+  const base = task ?? BLANK_TASK;
+  const next = { ...base, state: rule.state, seq: event.seq, last_event_id: event.id ?? base.last_event_id };
+  for (const [field, write] of rule.writes) next[field] = write(base[field], event);
   return next;
 }
 
@@ -389,10 +365,6 @@ function insertionIndex(order, id) {
     else high = mid;
   }
   return low;
-}
-
-function emptyTask(event) {
-  return normalizeTask({ id: event.task_id, kind: event.kind, state: "queued", seq: 0, created_at: event.at });
 }
 
 function normalizeTask(task) {
@@ -412,8 +384,12 @@ function normalizeTask(task) {
     cancel_requested: task.cancel_requested === true,
     seq: Number.isInteger(task.seq) ? task.seq : 0,
     last_event_id: task.last_event_id ?? null,
+    worker: task.worker ?? null,
   };
 }
+
+/** Every field a task has, none set: what a task's first event writes into. */
+const BLANK_TASK = Object.freeze(normalizeTask({ id: null }));
 
 function isEvent(event) {
   return Boolean(event) && typeof event.task_id === "string" && Number.isInteger(event.seq) && typeof event.type === "string";

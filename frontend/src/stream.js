@@ -8,15 +8,21 @@
  * treated the same way, so the indicator never sits on "connecting" forever.
  *
  * The server names every message (`event: <type>`), so `onmessage` never fires: one listener is
- * registered per type. Connection states: "connecting" (first attempt), "live", "reconnecting",
- * "offline" (the browser reports no network), "closed" (stopped).
+ * registered per type of the event table. Connection states: "connecting" (first attempt), "live",
+ * "reconnecting", "offline" (the browser reports no network), "closed" (stopped). Each is reported
+ * to `onState` as it is reached and kept nowhere here: the store holds the one copy, so a report
+ * may repeat the last one.
  *
  * The EventSource is opened `withCredentials`, so the session cookie reaches an API on another
  * origin. An EventSource cannot tell why it failed (a 401 looks like any other error), so each
  * give-up is reported to `onGiveUp`, whose owner may ask the API whether the session still holds.
  */
 
-export const EVENT_TYPES = ["queued", "started", "progress", "retrying", "succeeded", "failed", "cancelled"];
+import { EVENT_TYPES } from "./event-types.js";
+import { backoffDelay } from "./retry.js";
+
+export { EVENT_TYPES };
+const OPEN = 1;
 const CLOSED = 2;
 
 export function createStream({
@@ -35,18 +41,14 @@ export function createStream({
 }) {
   let source = null;
   let lastEventId = null;
-  let state = "idle";
   let attempt = 0;
   let everOpened = false;
   let retryTimer = null;
   let openTimer = null;
   let listening = false;
 
-  function setState(next) {
-    const effective = next === "live" || next === "closed" || isOnline() ? next : "offline";
-    if (effective === state) return;
-    state = effective;
-    onState(state);
+  function report(next) {
+    onState(next === "live" || next === "closed" || isOnline() ? next : "offline");
   }
 
   function connect() {
@@ -63,7 +65,7 @@ export function createStream({
     es.addEventListener("message", mine(handleMessage)); // an unnamed message, should one come
     es.addEventListener("reset", mine(handleReset));
     armOpenTimeout();
-    setState(everOpened ? "reconnecting" : "connecting");
+    report(everOpened ? "reconnecting" : "connecting");
   }
 
   function armOpenTimeout() {
@@ -71,7 +73,7 @@ export function createStream({
     const es = source;
     openTimer = timers.setTimeout(() => {
       openTimer = null;
-      if (source === es && es.readyState !== 1) giveUp();
+      if (source === es && es.readyState !== OPEN) giveUp();
     }, openTimeoutMs);
   }
 
@@ -80,7 +82,7 @@ export function createStream({
     everOpened = true;
     if (openTimer !== null) timers.clearTimeout(openTimer);
     openTimer = null;
-    setState("live");
+    report("live");
   }
 
   function handleError() {
@@ -89,7 +91,7 @@ export function createStream({
       return;
     }
     armOpenTimeout(); // the browser is retrying by itself; give it as long as a first connection
-    setState(everOpened ? "reconnecting" : "connecting");
+    report(everOpened ? "reconnecting" : "connecting");
   }
 
   function giveUp() {
@@ -100,7 +102,7 @@ export function createStream({
       retryTimer = null;
       connect();
     }, delay);
-    setState("reconnecting");
+    report("reconnecting");
     onGiveUp();
   }
 
@@ -123,14 +125,14 @@ export function createStream({
     onReset(data);
   }
 
+  // Both listen only between start() and stop().
   function handleOnline() {
-    if (state === "closed") return;
     if (source === null) connect(); // skip the rest of the backoff: the network is back
-    else setState(source.readyState === 1 ? "live" : "reconnecting");
+    else report(source.readyState === OPEN ? "live" : "reconnecting");
   }
 
   function handleOffline() {
-    if (state !== "closed") setState("offline");
+    report("offline");
   }
 
   function closeSource() {
@@ -154,7 +156,6 @@ export function createStream({
         connectivity.addEventListener("offline", handleOffline);
         listening = true;
       }
-      state = state === "closed" ? "idle" : state;
       connect();
     },
     stop() {
@@ -165,21 +166,12 @@ export function createStream({
         connectivity.removeEventListener("offline", handleOffline);
         listening = false;
       }
-      setState("closed");
+      report("closed");
     },
     get lastEventId() {
       return lastEventId;
     },
-    get state() {
-      return state;
-    },
   };
-}
-
-/** Exponential backoff with jitter: each wait is drawn between half and all of the cap. */
-export function backoffDelay(attempt, { initialMs, maxMs }, random = Math.random) {
-  const cap = Math.min(maxMs, initialMs * 2 ** attempt);
-  return Math.round(cap / 2 + (random() * cap) / 2);
 }
 
 function parse(text) {

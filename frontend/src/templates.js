@@ -18,26 +18,12 @@ import {
   shortId,
 } from "./format.js";
 import { initialValue } from "./schema-form.js";
+import { h, setProp, setText, showText } from "./dom.js";
 
 const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
 export function escape(value) {
   return String(value ?? "").replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]);
-}
-
-/** `h(doc, "p", { class: "x", text: "hi" }, child...)`: attributes by setAttribute, text by text node. */
-export function h(doc, tag, attributes = {}, ...children) {
-  const element = doc.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "text") element.textContent = String(value);
-    else element.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(typeof child === "string" ? doc.createTextNode(child) : child);
-  }
-  return element;
 }
 
 const STATE_LABELS = {
@@ -209,8 +195,7 @@ export function updateTaskRow(row, view) {
     refs.progress.setAttribute("aria-valuetext", view.progressText);
   }
   setText(refs.percent, view.percentText);
-  setText(refs.message, view.message);
-  setProp(refs.message, "hidden", !view.message);
+  showText(refs.message, view.message);
   setText(refs.meta, view.meta);
   setText(refs.outcomeLabel, view.outcomeLabel);
   setText(refs.outcomeText, view.outcomeText);
@@ -222,17 +207,8 @@ export function updateTaskRow(row, view) {
   if (view.cancelDisabled !== last.cancelDisabled) refs.cancel.setAttribute("aria-disabled", String(view.cancelDisabled));
   setText(refs.cancel, view.cancelText);
   if (view.cancelLabel !== last.cancelLabel) refs.cancel.setAttribute("aria-label", view.cancelLabel);
-  setText(refs.note, view.note);
-  setProp(refs.note, "hidden", !view.note);
+  showText(refs.note, view.note);
   row.view = view;
-}
-
-function setText(element, text) {
-  if (element.textContent !== text) element.textContent = text;
-}
-
-function setProp(element, name, value) {
-  if (element[name] !== value) element[name] = value;
 }
 
 /** One line of the updates log, as text: "started, attempt 2", "progress 40% step 2 of 5". */

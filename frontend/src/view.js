@@ -20,6 +20,7 @@ import {
   updateTaskRow,
 } from "./templates.js";
 import { ACTIVE_STATES, FORM_FOCUS, matchesFilter } from "./store.js";
+import { h, setAttr, setFlag, setText, showText } from "./dom.js";
 
 export function createView({ document: doc, window: win, readState, now = () => Date.now() }) {
   const $ = (id) => doc.getElementById(id);
@@ -103,10 +104,8 @@ export function createView({ document: doc, window: win, readState, now = () => 
     setText(el.signinSubmit, signingIn ? "Signing in…" : "Sign in");
     setAttr(el.signinForm, "aria-busy", String(signingIn));
     setText(el.signinNote, session.note ?? "");
-    setText(el.apiKeyError, session.error ?? "");
-    el.apiKeyError.hidden = !session.error;
-    if (session.error) el.apiKey.setAttribute("aria-invalid", "true");
-    else el.apiKey.removeAttribute("aria-invalid");
+    showText(el.apiKeyError, session.error ?? "");
+    setFlag(el.apiKey, "aria-invalid", Boolean(session.error));
 
     if (session.focusToken > sessionFocusToken) {
       sessionFocusToken = session.focusToken;
@@ -175,13 +174,11 @@ export function createView({ document: doc, window: win, readState, now = () => 
     if (doc.title !== title) doc.title = title;
     setText(el.summary, total ? `${total} task${total === 1 ? "" : "s"}, ${active} active` : "");
     const { phase, message } = state.tasksStatus;
-    setText(el.status, phase === "loading" ? "Loading tasks…" : phase === "syncing" ? "Resynchronising with the server…" : "");
-    el.status.hidden = !el.status.textContent;
+    showText(el.status, phase === "loading" ? "Loading tasks…" : phase === "syncing" ? "Resynchronising with the server…" : "");
     setAttr(el.tasks, "aria-busy", String(phase === "loading" || phase === "syncing"));
     const emptyText =
       phase !== "ready" || visible > 0 ? "" : total === 0 ? "No tasks yet. Start one with a form." : `No ${state.filter} tasks.`;
-    setText(el.empty, emptyText);
-    el.empty.hidden = !emptyText;
+    showText(el.empty, emptyText);
     el.notice.hidden = phase !== "error";
     if (phase === "error") setText(el.noticeText, message);
   }
@@ -193,23 +190,18 @@ export function createView({ document: doc, window: win, readState, now = () => 
 
   function renderKinds(state) {
     const { phase, message } = state.kindsStatus;
-    el.kinds.setAttribute("aria-busy", String(phase === "loading"));
+    setAttr(el.kinds, "aria-busy", String(phase === "loading"));
     forms.clear();
-    if (phase !== "ready") {
-      const children = [];
-      const text = doc.createElement("p");
-      text.className = phase === "error" ? "placeholder placeholder--error" : "placeholder";
-      text.textContent = phase === "error" ? `Couldn't load task kinds: ${message}` : "Loading task kinds…";
-      children.push(text);
-      if (phase === "error") children.push(button("Try again", "retry-kinds"));
-      el.kinds.replaceChildren(...children);
+    if (phase === "error") {
+      el.kinds.replaceChildren(
+        h(doc, "p", { class: "placeholder placeholder--error", text: `Couldn't load task kinds: ${message}` }),
+        h(doc, "button", { type: "button", class: "button", "data-action": "retry-kinds", text: "Try again" }),
+      );
       return;
     }
-    if (state.kinds.length === 0) {
-      const text = doc.createElement("p");
-      text.className = "placeholder";
-      text.textContent = "The server offers no task kinds.";
-      el.kinds.replaceChildren(text);
+    if (phase !== "ready" || state.kinds.length === 0) {
+      const text = phase === "ready" ? "The server offers no task kinds." : "Loading task kinds…";
+      el.kinds.replaceChildren(h(doc, "p", { class: "placeholder", text }));
       return;
     }
     const built = state.kinds.map((kind, index) => {
@@ -225,18 +217,14 @@ export function createView({ document: doc, window: win, readState, now = () => 
       const status = state.forms.get(name) ?? { submitting: false, errors: {}, formErrors: [], focus: null, focusToken: 0 };
       form.submit.disabled = status.submitting;
       setText(form.submit, status.submitting ? "Starting…" : "Run task");
-      form.form.setAttribute("aria-busy", String(status.submitting));
+      setAttr(form.form, "aria-busy", String(status.submitting));
       for (const [field, { control, error }] of Object.entries(form.controls)) {
         const message = status.errors[field] ?? "";
-        setText(error, message);
-        error.hidden = !message;
-        if (message) control.setAttribute("aria-invalid", "true");
-        else control.removeAttribute("aria-invalid");
+        showText(error, message);
+        setFlag(control, "aria-invalid", Boolean(message));
       }
       setText(form.status, status.message ?? "");
-      const formMessage = status.formErrors.join(" ");
-      setText(form.formError, formMessage);
-      form.formError.hidden = !formMessage;
+      showText(form.formError, status.formErrors.join(" "));
       if (status.focusToken > form.focusToken) {
         form.focusToken = status.focusToken;
         const target = status.focus === FORM_FOCUS ? form.formError : form.controls[status.focus]?.control;
@@ -261,15 +249,6 @@ export function createView({ document: doc, window: win, readState, now = () => 
       lastLogKey = fresh[fresh.length - 1].key;
     }
     while (list.children.length > state.log.length) list.lastElementChild.remove();
-  }
-
-  function button(text, action) {
-    const node = doc.createElement("button");
-    node.type = "button";
-    node.className = "button";
-    node.dataset.action = action;
-    node.textContent = text;
-    return node;
   }
 
   function readForm(form) {
@@ -324,12 +303,4 @@ function readControl(control) {
   if (control.type === "checkbox") return control.checked;
   if (control.type === "number" && control.validity?.badInput) return null;
   return control.value;
-}
-
-function setAttr(element, name, value) {
-  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
-}
-
-function setText(element, text) {
-  if (element.textContent !== text) element.textContent = text;
 }

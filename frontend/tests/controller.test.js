@@ -146,6 +146,19 @@ test("stream connection states reach the store", async () => {
   assert.match(store.state.log.at(-1).message, /Connection lost/);
 });
 
+test("a connection state reported again changes nothing and notes nothing", async () => {
+  const { store, streams, controller } = setup();
+  await controller.start();
+  const { onState } = streams[0].handlers;
+  for (const state of ["connecting", "live", "live", "reconnecting", "reconnecting", "live", "live"]) onState(state);
+  assert.equal(store.state.connection, "live");
+  assert.deepEqual(
+    store.state.log.map((entry) => entry.message),
+    ["Connection lost; reconnecting.", "Connection restored."],
+    "the first live is no restore, and each change is noted once",
+  );
+});
+
 test("client-side validation blocks the request and focuses the first invalid field", async () => {
   const { store, calls, controller } = setup();
   await controller.start();

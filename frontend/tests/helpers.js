@@ -1,5 +1,7 @@
 // Shared test doubles: fake timers, a scriptable EventSource, builders for tasks and events.
 
+import { RULES } from "../src/event-types.js";
+
 export function fakeTimers() {
   let now = 0;
   let nextId = 1;
@@ -120,8 +122,8 @@ export function makeTask(overrides = {}) {
   };
 }
 
+/** An event as the stream sends it; its `state` is what the event table says its type leads to. */
 export function makeEvent(task_id, seq, type, overrides = {}) {
-  const states = { queued: "queued", started: "running", progress: "running", retrying: "retrying", succeeded: "succeeded", failed: "failed", cancelled: "cancelled" };
   return {
     id: `1764079200000-${seq}`,
     task_id,
@@ -129,7 +131,7 @@ export function makeEvent(task_id, seq, type, overrides = {}) {
     type,
     seq,
     at: "2025-11-25T14:00:01.000Z",
-    state: states[type],
+    state: RULES.get(type)?.state,
     attempt: 1,
     progress: null,
     result: null,

@@ -230,7 +230,7 @@ test("when the stream gives up but the session holds, it just reconnects", async
 });
 
 test("signing out deletes the session, closes the stream and clears the store", async () => {
-  const { server, store, controller, session } = setup({ tasks: [makeTask({ id: taskId(3) })] });
+  const { server, store, controller, session } = setup({ tasks: [makeTask({ id: taskId(3), state: "running" })] });
   server.principal = "alice";
   await controller.start();
   await settle();

@@ -84,11 +84,59 @@ test("after a failed fetch a later event for the task may ask again", () => {
 
 test("a seq gap on a known task applies the event and asks for a fresh copy", () => {
   const store = createStore();
-  const task = makeTask({ seq: 1 });
+  const task = makeTask({ state: "running", seq: 2 });
   store.upsertTask(task);
-  const outcome = store.applyEvent(makeEvent(task.id, 4, "progress", { progress: { percent: 60 } }));
+  const outcome = store.applyEvent(makeEvent(task.id, 5, "progress", { progress: { percent: 60 } }));
   assert.deepEqual(outcome, { status: "applied", fetch: task.id });
   assert.equal(store.state.tasks.get(task.id).progress.percent, 60);
+});
+
+test("after a gap, an event the task's stale state does not allow waits for the fresh copy", () => {
+  const store = createStore();
+  const task = makeTask({ state: "queued", seq: 1 });
+  store.upsertTask(task);
+  // seq 2 (started) was missed: progress cannot follow "queued", but it may follow what was missed.
+  const outcome = store.applyEvent(makeEvent(task.id, 3, "progress", { progress: { percent: 60 } }));
+  assert.deepEqual(outcome, { status: "buffered", fetch: task.id });
+  assert.equal(store.state.tasks.get(task.id).state, "queued");
+  store.upsertTask({ ...task, state: "running", seq: 2, started_at: "2025-11-25T14:00:01.000Z" });
+  const fresh = store.state.tasks.get(task.id);
+  assert.equal(fresh.seq, 3);
+  assert.equal(fresh.state, "running");
+  assert.equal(fresh.progress.percent, 60);
+});
+
+test("an event the task's state does not allow, with no gap, is ignored: the log would refuse it", () => {
+  const store = createStore();
+  const task = makeTask({ state: "succeeded", seq: 3, result: 1 });
+  store.upsertTask(task);
+  store.flush();
+  const before = store.state.tasks.get(task.id);
+  assert.deepEqual(store.applyEvent(makeEvent(task.id, 4, "progress", { progress: { percent: 10 } })), { status: "ignored" });
+  assert.deepEqual(store.applyEvent(makeEvent(task.id, 4, "started")), { status: "ignored" });
+  assert.equal(store.state.tasks.get(task.id), before, "the very same task");
+  assert.equal(store.state.tasks.get(task.id).state, "succeeded");
+  assert.equal(store.state.tasks.get(task.id).seq, 3);
+  const marks = store.flush();
+  assert.equal(marks.dirty.size, 0, "nothing to repaint");
+  assert.equal(store.state.log.length, 0, "nothing logged");
+});
+
+test("an event of a type the table does not know is ignored", () => {
+  const store = createStore();
+  const task = makeTask({ state: "running", seq: 2 });
+  store.upsertTask(task);
+  assert.deepEqual(store.applyEvent(makeEvent(task.id, 3, "paused", { state: "paused" })), { status: "ignored" });
+  assert.deepEqual(store.applyEvent(makeEvent(taskId(8), 1, "paused")), { status: "ignored" }, "nor held for an unknown task");
+  assert.equal(store.state.tasks.get(task.id).state, "running");
+  assert.equal(store.isFetching(taskId(8)), false);
+});
+
+test("the state comes from the table, not from the event's own state field", () => {
+  const store = createStore();
+  store.applyEvent(makeEvent(taskId(1), 1, "queued"));
+  store.applyEvent(makeEvent(taskId(1), 2, "started", { state: "queued" }));
+  assert.equal(store.state.tasks.get(taskId(1)).state, "running");
 });
 
 test("a cancel answer at the same seq still records cancel_requested", () => {
@@ -222,8 +270,10 @@ test("form state: setting a focus target bumps the focus token once per request"
 });
 
 test("applyEventToTask follows a task through a retry", () => {
-  let task = applyEventToTask(makeTask({ seq: 0, params: {} }), makeEvent("t", 1, "queued", { params: { failure_rate: 1 } }));
-  task = applyEventToTask(task, makeEvent("t", 2, "started", { at: "2025-11-25T14:00:02.000Z" }));
+  let task = applyEventToTask(undefined, makeEvent("t", 1, "queued", { params: { failure_rate: 1 } }));
+  assert.equal(task.id, "t");
+  assert.equal(task.attempts, 0);
+  task = applyEventToTask(task, makeEvent("t", 2, "started", { at: "2025-11-25T14:00:02.000Z", worker: "w1" }));
   task = applyEventToTask(task, makeEvent("t", 3, "progress", { progress: { percent: 50 } }));
   task = applyEventToTask(
     task,
@@ -232,9 +282,11 @@ test("applyEventToTask follows a task through a retry", () => {
   assert.equal(task.state, "retrying");
   assert.equal(task.retry_at, "2025-11-25T14:00:10.000Z");
   assert.equal(task.error.message, "boom");
-  task = applyEventToTask(task, makeEvent("t", 5, "started", { attempt: 2, at: "2025-11-25T14:00:10.000Z" }));
+  task = applyEventToTask(task, makeEvent("t", 5, "started", { attempt: 2, at: "2025-11-25T14:00:10.000Z", worker: "w2" }));
   assert.equal(task.attempts, 2);
   assert.equal(task.retry_at, null);
+  assert.equal(task.error, null, "a new attempt no longer shows the last one's error");
+  assert.equal(task.worker, "w2");
   assert.equal(task.progress, null, "a new attempt starts its progress afresh");
   assert.equal(task.started_at, "2025-11-25T14:00:02.000Z", "the duration counts from the first start");
   task = applyEventToTask(task, makeEvent("t", 6, "succeeded", { attempt: 2, result: { ok: true }, at: "2025-11-25T14:00:12.000Z" }));
@@ -243,6 +295,27 @@ test("applyEventToTask follows a task through a retry", () => {
   assert.equal(task.error, null);
   assert.equal(task.finished_at, "2025-11-25T14:00:12.000Z");
   assert.deepEqual(task.params, { failure_rate: 1 });
+  assert.equal(task.last_event_id, "1764079200000-6");
+});
+
+test("applyEventToTask returns the task itself for an event that may not come next", () => {
+  const queued = applyEventToTask(undefined, makeEvent("t", 1, "queued"));
+  assert.equal(applyEventToTask(undefined, makeEvent("t", 2, "started")), undefined, "no task to start");
+  assert.equal(applyEventToTask(queued, makeEvent("t", 2, "queued")), queued, "queued twice");
+  assert.equal(applyEventToTask(queued, makeEvent("t", 2, "progress")), queued, "progress before a start");
+  assert.equal(applyEventToTask(queued, makeEvent("t", 1, "started")), queued, "a seq not above the task's");
+  assert.equal(applyEventToTask(queued, makeEvent("t", 2, "rebooted")), queued, "an unknown type");
+});
+
+test("a cancel while waiting to retry clears the error and the retry time", () => {
+  let task = applyEventToTask(undefined, makeEvent("t", 1, "queued"));
+  task = applyEventToTask(task, makeEvent("t", 2, "started"));
+  task = applyEventToTask(task, makeEvent("t", 3, "retrying", { error: { type: "E", message: "m" }, retry_at: "2025-11-25T14:00:09.000Z" }));
+  task = applyEventToTask(task, makeEvent("t", 4, "cancelled", { at: "2025-11-25T14:00:05.000Z" }));
+  assert.equal(task.state, "cancelled");
+  assert.equal(task.error, null);
+  assert.equal(task.retry_at, null);
+  assert.equal(task.finished_at, "2025-11-25T14:00:05.000Z");
 });
 
 test("reset forgets tasks, kinds, forms, log and pending fetches, and marks every aspect", () => {

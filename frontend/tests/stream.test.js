@@ -1,6 +1,6 @@
 import { test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, createStream, EVENT_TYPES } from "../src/stream.js";
+import { createStream, EVENT_TYPES } from "../src/stream.js";
 import { FakeEventSource, fakeTimers, makeEvent } from "./helpers.js";
 
 const url = (id) => `/api/events${id ? `?last_event_id=${encodeURIComponent(id)}` : ""}`;
@@ -186,13 +186,6 @@ test("events from a replaced EventSource are ignored", () => {
   timers.advance(1000);
   old.emit("queued", makeEvent("t", 1, "queued"));
   assert.equal(events.length, 0);
-});
-
-test("backoffDelay draws between half and all of the capped exponential", () => {
-  const options = { initialMs: 1000, maxMs: 30000 };
-  assert.equal(backoffDelay(0, options, () => 0), 500);
-  assert.equal(backoffDelay(3, options, () => 1), 8000);
-  assert.equal(backoffDelay(10, options, () => 1), 30000);
 });
 
 test("every EventSource, first and reopened, is opened withCredentials", () => {
