@@ -100,7 +100,7 @@ def load(path: Path = TABLE_PATH) -> dict[EventType, Rule]:
     rules = {rule.type: rule for rule in (_rule(name, row) for name, row in rows.items())}
     missing = set(EventType) - set(rules)
     if missing:
-        raise ValueError(f"{path.name} has no row for {sorted(missing)}")
+        raise ValueError(f"{path.name} has no row for {sorted(t.value for t in missing)}")
     return rules
 
 
