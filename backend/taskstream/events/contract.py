@@ -32,18 +32,30 @@ class ScriptCall:
     def keys_and_args(self) -> tuple[list[str], list[str | int]]:
         keys: list[str] = []
         args: list[str | int] = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.metadata.get(_KEY):
+        for name, is_key in _layout(type(self)):
+            value = getattr(self, name)
+            if is_key:
                 if value is not None:
                     keys.append(value)
             elif isinstance(value, tuple):
                 args.append(len(value))
-                for name, item in value:
-                    args += (name, item)
+                for pair in value:
+                    args += pair
             else:
                 args.append(value)
         return keys, args
+
+
+_LAYOUTS: dict[type[ScriptCall], tuple[tuple[str, bool], ...]] = {}
+
+
+def _layout(cls: type[ScriptCall]) -> tuple[tuple[str, bool], ...]:
+    """Each field's name, and whether it is a key, in declared order (worked out once)."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        fields = dataclasses.fields(cls)
+        layout = _LAYOUTS[cls] = tuple((f.name, bool(f.metadata.get(_KEY))) for f in fields)
+    return layout
 
 
 _PRELUDES: dict[type[ScriptCall], str] = {}
