@@ -8,6 +8,7 @@ from typing import Any
 from bench.procs import ROOT
 
 DOC = ROOT / "docs" / "benchmarks.md"
+CHOICES = ROOT / "bench" / "choices.md"  # kept by hand, carried into DOC
 PLOT = ROOT / "docs" / "benchmarks-latency.png"
 Json = dict[str, Any]
 ORDER = ["taskstream", "flask", "fastapi", "bare"]
@@ -531,6 +532,9 @@ def write(results: Json) -> None:
         *_metrics_section(results),
         *targets_section(results),
         *limits_section(results),
+        "## Measured choices",
+        "",
+        CHOICES.read_text().rstrip(),
     ]
     DOC.write_text("\n".join(lines).rstrip() + "\n")
 
