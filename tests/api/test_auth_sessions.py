@@ -2,7 +2,7 @@
 
 from pydantic import SecretStr
 
-from taskstream.api.auth import issue_session, principal_for_key, read_session
+from taskstream.api.auth import issue_session, name_for_key, read_session
 from taskstream.settings import Settings
 
 SECRET = SecretStr("x" * 40)
@@ -33,4 +33,4 @@ def test_removing_a_key_ends_the_sessions_it_opened() -> None:
     cookie = issue_session(settings(k1="alice", k2="alice"), "k1", now=1000)
     assert read_session(settings(k2="alice"), cookie, now=1000) is None
     assert read_session(settings(k1="alice"), cookie, now=1000) == "alice"
-    assert principal_for_key(settings(k1="alice"), "k2") is None
+    assert name_for_key(settings(k1="alice"), "k2") is None

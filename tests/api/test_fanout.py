@@ -5,13 +5,21 @@ import asyncio
 import pytest
 from starlette.types import Message
 
-from taskstream.api.fanout import HEARTBEAT, SLICE, Fanout, Frame, StreamClosed
+from taskstream.api.caller import ANYONE, Caller
+from taskstream.api.fanout import SLICE, Fanout, Frame, StreamClosed
 from taskstream.api.problems import field_name
-from taskstream.api.sse import ConnectionSink
+from taskstream.api.sse import KEEPALIVE, ClientConnection
+from taskstream.api.streams import _fresh
+from taskstream.events.ids import ZERO, EventId
 
 
-def frame(n: int, task_id: str = "t1", final: bool = False) -> Frame:
-    return Frame(key=(n, 0), task_id=task_id, final=final, data=f"id: {n}-0\n\n".encode())
+def frame(n: int, task_id: str = "t1", final: bool = False, owner: str = "") -> Frame:
+    data = f"id: {n}-0\n\n".encode()
+    return Frame(key=(n, 0), task_id=task_id, final=final, data=data, owner=owner)
+
+
+def keys(frames: list[Frame]) -> list[EventId]:
+    return [f.key for f in frames]
 
 
 def make_fanout(limit: int = 3) -> Fanout:
@@ -21,16 +29,16 @@ def make_fanout(limit: int = 3) -> Fanout:
 def test_each_client_gets_its_frames_and_a_slow_one_is_dropped() -> None:
     async def scenario() -> None:
         fanout = make_fanout(limit=3)
-        everything = fanout.subscribe()
-        only_t2 = fanout.subscribe("t2")
-        slow = fanout.subscribe()
+        everything = fanout.subscribe(ANYONE)
+        only_t2 = fanout.subscribe(ANYONE, "t2")
+        slow = fanout.subscribe(ANYONE)
         await fanout.publish([frame(1), frame(2, "t2")])
-        assert [f.key for f in await everything.next_batch()] == [(1, 0), (2, 0)]
-        assert [f.key for f in await only_t2.next_batch()] == [(2, 0)]
+        assert keys(await everything.next_batch(ZERO)) == [(1, 0), (2, 0)]
+        assert keys(await only_t2.next_batch(ZERO)) == [(2, 0)]
         await fanout.publish([frame(3), frame(4)])  # `slow` never read: 4 frames > limit 3
-        assert [f.key for f in await everything.next_batch()] == [(3, 0), (4, 0)]
+        assert keys(await everything.next_batch(ZERO)) == [(3, 0), (4, 0)]
         with pytest.raises(StreamClosed, match="too slow"):
-            await slow.next_batch()
+            await slow.next_batch(ZERO)
         assert fanout.clients == 2
         assert fanout.position == (4, 0)
         fanout.unsubscribe(everything)
@@ -41,11 +49,27 @@ def test_each_client_gets_its_frames_and_a_slow_one_is_dropped() -> None:
     asyncio.run(scenario())
 
 
+def test_a_caller_gets_only_its_own_events_and_is_counted_apart() -> None:
+    async def scenario() -> None:
+        fanout = make_fanout()
+        alice, bob = Caller("alice"), Caller("bob")
+        alices = fanout.subscribe(alice)
+        everyone = fanout.subscribe(ANYONE)
+        fanout.subscribe(bob)
+        fanout.subscribe(Caller("alice"))  # the same caller, from another request
+        await fanout.publish([frame(1, owner="alice"), frame(2, owner="bob"), frame(3)])
+        assert keys(await alices.next_batch(ZERO)) == [(1, 0)]
+        assert keys(await everyone.next_batch(ZERO)) == [(1, 0), (2, 0), (3, 0)]
+        assert (fanout.clients_of(alice), fanout.clients_of(bob), fanout.clients) == (2, 1, 4)
+
+    asyncio.run(scenario())
+
+
 def test_stop_closes_waiting_clients() -> None:
     async def scenario() -> None:
         fanout = make_fanout()
-        sub = fanout.subscribe()
-        waiter = asyncio.create_task(sub.next_batch())
+        sub = fanout.subscribe(ANYONE)
+        waiter = asyncio.create_task(sub.next_batch(ZERO))
         await asyncio.sleep(0)
         await fanout.stop()
         with pytest.raises(StreamClosed, match="shutting down"):
@@ -68,16 +92,20 @@ class Connection:
 
 
 async def caught_up(
-    fanout: Fanout, send_timeout: float = 5
-) -> tuple[Connection, ConnectionSink, asyncio.Task[list[Frame]]]:
-    """A client past its catch-up: its task waits for a batch, its sink takes live frames."""
+    fanout: Fanout,
+    send_timeout: float = 5,
+    task_id: str | None = None,
+    sent: EventId | None = None,
+) -> tuple[Connection, ClientConnection, asyncio.Task[list[Frame]]]:
+    """A client past its catch-up (having sent up to `sent`, by default where it subscribed):
+    its task waits for a batch, its connection takes live frames."""
     connection = Connection()
-    sink = ConnectionSink(send_timeout)
-    sink.bind(connection.send)
-    sub = fanout.subscribe(sink=sink)
-    waiter = asyncio.create_task(sub.next_batch())
+    client = ClientConnection(send_timeout)
+    client.bind(connection.send)
+    sub = fanout.subscribe(ANYONE, task_id, client)
+    waiter = asyncio.create_task(sub.next_batch(sub.start if sent is None else sent))
     await asyncio.sleep(0)
-    return connection, sink, waiter
+    return connection, client, waiter
 
 
 def test_live_frames_of_a_caught_up_client_are_written_without_waking_it() -> None:
@@ -85,11 +113,11 @@ def test_live_frames_of_a_caught_up_client_are_written_without_waking_it() -> No
         fanout = make_fanout()
         connection, _, waiter = await caught_up(fanout)
         await fanout.publish([frame(1), frame(2)])
-        await fanout.publish([HEARTBEAT])
+        await fanout.broadcast([KEEPALIVE])
         await fanout.publish([frame(3)])
-        assert connection.written == [b"id: 1-0\n\nid: 2-0\n\n", HEARTBEAT.data, b"id: 3-0\n\n"]
+        assert connection.written == [b"id: 1-0\n\nid: 2-0\n\n", KEEPALIVE.data, b"id: 3-0\n\n"]
         assert not waiter.done()  # every batch went out as one write, none through its task
-        assert fanout.stats.delivered == 4
+        assert fanout.stats.delivered == 3  # events: a keep-alive is none
         waiter.cancel()
 
     asyncio.run(scenario())
@@ -98,7 +126,7 @@ def test_live_frames_of_a_caught_up_client_are_written_without_waking_it() -> No
 def test_a_write_that_must_wait_holds_back_what_follows_until_it_is_done() -> None:
     async def scenario() -> None:
         fanout = make_fanout(limit=10)
-        connection, sink, waiter = await caught_up(fanout)
+        connection, client, waiter = await caught_up(fanout)
         connection.writable.clear()  # the socket's buffer is full
         await fanout.publish([frame(1)])
         await fanout.publish([frame(2)])
@@ -108,8 +136,8 @@ def test_a_write_that_must_wait_holds_back_what_follows_until_it_is_done() -> No
         connection.writable.set()
         batch = await waiter  # the rest comes through the task, after the waiting write
         assert connection.written == [b"id: 1-0\n\n"]
-        assert [f.key for f in batch] == [(2, 0), (3, 0)]
-        assert sink.ready
+        assert keys(batch) == [(2, 0), (3, 0)]
+        assert client.ready
 
     asyncio.run(scenario())
 
@@ -132,12 +160,63 @@ def test_a_client_dropped_while_its_write_waits_ends_when_the_write_is_done() ->
 def test_a_connection_that_never_drains_ends_its_stream() -> None:
     async def scenario() -> None:
         fanout = make_fanout(limit=10)
-        connection, sink, waiter = await caught_up(fanout, send_timeout=0.2)
+        connection, client, waiter = await caught_up(fanout, send_timeout=0.2)
         connection.writable.clear()
         await fanout.publish([frame(1)])
         with pytest.raises(StreamClosed, match="too slow"):
             await waiter
-        assert sink.failure is not None
+        assert client.failure is not None
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_goes_away_ends_its_stream() -> None:
+    async def scenario() -> None:
+        fanout = make_fanout()
+        _, client, waiter = await caught_up(fanout)
+        client.hang_up()
+        with pytest.raises(StreamClosed, match="went away"):
+            await waiter
+        await fanout.publish([frame(1)])  # nothing is written to a client that has gone
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_ahead_of_the_fan_out_gets_live_frames_through_its_task_until_it_is_not() -> None:
+    """A resume id (or a task's history) newer than the fan-out's position: written directly,
+    the frames in between would repeat events the client has."""
+
+    async def scenario() -> None:
+        fanout = make_fanout(limit=10)
+        fanout.position = (2, 0)
+        connection, client = Connection(), ClientConnection(5)
+        client.bind(connection.send)
+        sub = fanout.subscribe(ANYONE, connection=client)
+        behind = asyncio.create_task(sub.next_batch((4, 0)))  # it has sent up to 4
+        await asyncio.sleep(0)
+        await fanout.publish([frame(3), frame(4)])
+        assert connection.written == []
+        assert keys(await behind) == [(3, 0), (4, 0)]  # for the stream to drop
+        live = asyncio.create_task(sub.next_batch((4, 0)))
+        await asyncio.sleep(0)
+        await fanout.publish([frame(5)])
+        assert connection.written == [b"id: 5-0\n\n"]
+        assert not live.done()
+        live.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_a_task_stream_written_directly_ends_with_the_task() -> None:
+    async def scenario() -> None:
+        fanout = make_fanout()
+        connection, _, waiter = await caught_up(fanout, task_id="t1")
+        await fanout.publish([frame(1, "t2", final=True), frame(2)])
+        assert not waiter.done()
+        await fanout.publish([frame(3, final=True)])
+        with pytest.raises(StreamClosed, match="task ended"):
+            await waiter
+        assert connection.written == [b"id: 2-0\n\n", b"id: 3-0\n\n"]
 
     asyncio.run(scenario())
 
@@ -145,17 +224,17 @@ def test_a_connection_that_never_drains_ends_its_stream() -> None:
 def test_clients_joining_during_a_fan_out_are_neither_missed_nor_served_twice() -> None:
     async def scenario() -> None:
         fanout = make_fanout(limit=10)
-        early = [fanout.subscribe() for _ in range(3 * SLICE)]
+        early = [fanout.subscribe(ANYONE) for _ in range(3 * SLICE)]
         publishing = asyncio.create_task(fanout.publish([frame(1), frame(2)]))
         await asyncio.sleep(0)  # the fan-out hands the loop back after its first slice
         assert not publishing.done()
-        late = fanout.subscribe()
+        late = fanout.subscribe(ANYONE)
         await publishing
         assert late.start == (2, 0)  # it reads the batch from the log, up to here
         await fanout.publish([frame(3)])
-        assert [f.key for f in await late.next_batch()] == [(3, 0)]
+        assert keys(await late.next_batch(late.start)) == [(3, 0)]
         for sub in early:
-            assert [f.key for f in await sub.next_batch()] == [(1, 0), (2, 0), (3, 0)]
+            assert keys(await sub.next_batch(ZERO)) == [(1, 0), (2, 0), (3, 0)]
 
     asyncio.run(scenario())
 
@@ -168,13 +247,10 @@ def test_field_names_of_validation_errors() -> None:
     assert field_name(("body",), tags) == "body"
 
 
-def test_heartbeats_always_pass_and_never_move_the_resume_point() -> None:
-    from taskstream.api.fanout import HEARTBEAT
-    from taskstream.api.streams import _fresh
-
-    fresh, sent = _fresh([frame(1), HEARTBEAT, frame(3), HEARTBEAT], (1, 0))
-    assert fresh == [HEARTBEAT, frame(3), HEARTBEAT]
+def test_keep_alives_always_pass_and_never_move_the_resume_point() -> None:
+    fresh, sent = _fresh([frame(1), KEEPALIVE, frame(3), KEEPALIVE], (1, 0))
+    assert fresh == [KEEPALIVE, frame(3), KEEPALIVE]
     assert sent == (3, 0)
-    only_beat, unchanged = _fresh([HEARTBEAT], (7, 0))
-    assert only_beat == [HEARTBEAT]
+    only_beat, unchanged = _fresh([KEEPALIVE], (7, 0))
+    assert only_beat == [KEEPALIVE]
     assert unchanged == (7, 0)

@@ -1,10 +1,10 @@
-"""Who is asking: an optional API-key mode that maps each key to a principal.
+"""Who is asking (the `Caller`): an optional API-key mode that maps each key to a principal.
 
 Programs send `Authorization: Bearer <key>`. Browsers cannot put a header on an `EventSource`,
 so a page trades the key once for a session cookie (`POST /api/session`): HttpOnly (scripts never
 read it), SameSite=Strict (other sites' pages cannot send it), signed with SESSION_SECRET and
 expiring after SESSION_TTL_SECONDS. No secret ever travels in a URL, so none lands in an access
-log. With no API_KEYS configured everyone is the same anonymous principal and sees every task.
+log. With no API_KEYS configured every request is the same caller (`ANYONE`), who sees every task.
 """
 
 import base64
@@ -15,17 +15,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from taskstream.api.caller import ANYONE, Caller
 from taskstream.errors import Unauthorized
 from taskstream.settings import Settings
 
 COOKIE = "taskstream_session"
-ANONYMOUS = ""  # the principal of every request when no keys are configured
 
 
-def principal_for_key(settings: Settings, key: str) -> str | None:
-    for known, principal in settings.api_keys.items():
+def name_for_key(settings: Settings, key: str) -> str | None:
+    """The principal `key` stands for, if it is one of API_KEYS."""
+    for known, name in settings.api_keys.items():
         if hmac.compare_digest(known.encode(), key.encode()):
-            return principal
+            return name
     return None
 
 
@@ -41,50 +42,51 @@ def _key_id(key: str) -> str:
 def issue_session(settings: Settings, key: str, now: float | None = None) -> str:
     """A session for the principal of `key`, which must be valid. It names the key (by a hash),
     so removing the key from API_KEYS ends the sessions it opened."""
-    principal = principal_for_key(settings, key)
-    assert principal is not None
+    name = name_for_key(settings, key)
+    assert name is not None
     expires = int((time.time() if now is None else now) + settings.session_ttl_seconds)
-    raw = f"{_key_id(key)}|{expires}|{principal}"
+    raw = f"{_key_id(key)}|{expires}|{name}"
     payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
     return f"{payload}.{_signature(settings.session_secret.get_secret_value(), payload)}"
 
 
 def read_session(settings: Settings, cookie: str, now: float | None = None) -> str | None:
+    """The principal a valid, unexpired session cookie was issued for."""
     payload, _, signature = cookie.partition(".")
     expected = _signature(settings.session_secret.get_secret_value(), payload)
     if not signature or not hmac.compare_digest(signature, expected):
         return None
     try:
         decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
-        key_id, expires, principal = decoded.split("|", 2)
+        key_id, expires, name = decoded.split("|", 2)
         if int(expires) < (time.time() if now is None else now):
             return None
     except ValueError:
         return None
-    for key, owner in settings.api_keys.items():
-        if owner == principal and hmac.compare_digest(_key_id(key), key_id):
-            return principal
+    for key, named in settings.api_keys.items():
+        if named == name and hmac.compare_digest(_key_id(key), key_id):
+            return name
     return None
 
 
-async def authenticate(request: Request) -> str:  # async: no thread for a plain check
+async def authenticate(request: Request) -> Caller:  # async: no thread for a plain check
     settings: Settings = request.app.state.services.settings
     if not settings.auth_required:
-        return ANONYMOUS
+        return ANYONE
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() == "bearer" and key:
-        principal = principal_for_key(settings, key.strip())
-        if principal is None:
+        name = name_for_key(settings, key.strip())
+        if name is None:
             raise Unauthorized("the API key is not valid")
-        return principal
+        return Caller(name)
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        principal = read_session(settings, cookie)
-        if principal is not None:
-            return principal
+        name = read_session(settings, cookie)
+        if name is not None:
+            return Caller(name)
         raise Unauthorized("the session has expired: sign in again")
     raise Unauthorized("send an API key (Authorization: Bearer <key>) or sign in")
 
 
-PrincipalDep = Annotated[str, Depends(authenticate)]
+CallerDep = Annotated[Caller, Depends(authenticate)]

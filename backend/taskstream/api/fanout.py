@@ -2,16 +2,17 @@
 
 No client ever costs a Redis connection or command while it is live: the reader blocks on
 `XREAD` for the whole process, encodes each event once as an SSE message, and joins each batch
-into one chunk per audience (everyone, one principal, one task). A client that has caught up gets
-that chunk written straight to its connection by a `Sink`, with no task of its own woken; a client
-still catching up, or whose connection cannot take more yet, collects frames in a bounded buffer
-that its stream drains. A client whose buffer is full has fallen behind: it is dropped, and
-resumes from the log by its last event id when it reconnects, so a slow reader cannot grow memory.
+into one chunk per audience (everyone, one caller, one task). A client that has caught up gets
+that chunk written straight to its connection (a `Connection`, which `sse` implements), with no
+task of its own woken; a client still catching up, or whose connection cannot take more yet,
+collects frames in a bounded buffer that its stream drains. A client whose buffer is full has
+fallen behind: it is dropped, and resumes from the log by its last event id when it reconnects,
+so a slow reader cannot grow memory.
 
 The fan-out hands the event loop back between slices of clients, so requests are served in the
-middle of a large fan-out rather than after it. Keep-alives are one shared heartbeat, delivered
-to every client like a batch of events, rather than a timer per client. The counters here are
-plain integers read when metrics are scraped, so counting costs the hot path nothing.
+middle of a large fan-out rather than after it. `broadcast` hands one frame to every client
+alike: the streams' one keep-alive for the whole process (see `sse`). The counters here are plain
+integers read when metrics are scraped, so counting costs the hot path nothing.
 """
 
 import asyncio
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError, TimeoutError
 
+from taskstream.api.caller import Caller
 from taskstream.events.entries import LogEntry, parse_entries
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
@@ -38,7 +40,9 @@ SLICE = 500
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """An event encoded once as an SSE message, shared by every client that gets it."""
+    """An event encoded once as an SSE message, shared by every client that gets it. A frame
+    keyed `ZERO` is no event (a keep-alive comment): it carries no id and never moves a resume
+    point."""
 
     key: EventId
     task_id: str
@@ -52,34 +56,43 @@ class Frame:
         return cls(entry.key, entry.task_id, entry.final, message.encode(), entry.owner)
 
 
-# A comment line: clients ignore it, proxies see the connection is alive. It has no event id.
-HEARTBEAT = Frame(key=ZERO, task_id="", final=False, data=b": keep-alive\n\n")
-
-
 def joined(frames: Iterable[Frame]) -> bytes:
     return b"".join(frame.data for frame in frames)
 
 
+def newest_id(frames: list[Frame], than: EventId) -> EventId:
+    """The newest event id among `frames` if it is newer than `than`, else `than`."""
+    for frame in reversed(frames):
+        if frame.key != ZERO:  # events are in log order; a keep-alive has no id
+            return max(frame.key, than)
+    return than
+
+
 class StreamClosed(Exception):
-    """The subscriber was dropped (too slow) or the server is shutting down."""
+    """The subscriber was dropped (too slow), its task ended, its client went away, or the
+    server is shutting down."""
 
 
-class Sink(Protocol):
-    """Writes a client's chunks to its connection without a task of its own."""
+class Connection(Protocol):
+    """A client's connection, which the fan-out writes to itself while the client's stream waits
+    with nothing buffered (`sse` implements it). Writes never overlap: the fan-out writes only
+    while the stream waits in `Subscriber.next_batch`, which drains first."""
 
     @property
     def ready(self) -> bool:
-        """Whether it can write now (its response has begun and no write is waiting)."""
+        """Whether a write may start now: the response has begun, no write waits, none failed,
+        and the client has not gone."""
 
     def write(self, data: bytes) -> bool:
-        """Writes `data` now: True. False: it took `data` but must wait for the connection
-        to drain; `drain()` finishes that write."""
+        """Writes `data` now: True. False: it took `data` but must wait for the connection to
+        drain (or the connection failed); `drain()` finishes that write."""
 
     async def drain(self) -> None:
-        """Finishes a write that had to wait (at once if none did)."""
+        """Finishes a write that had to wait (at once if none did). Raises `StreamClosed` if the
+        connection failed or took nothing for its send timeout."""
 
-    def attach(self, close: Callable[[str], None]) -> None:
-        """`close(reason)` ends the stream it writes for (when its client goes away)."""
+    def on_hang_up(self, close: Callable[[str], None]) -> None:
+        """Calls `close(reason)` when the client goes away (at once if it has gone)."""
 
 
 class Subscriber:
@@ -87,45 +100,52 @@ class Subscriber:
     it must: a list for its buffer and a future only while its stream waits."""
 
     __slots__ = (
+        "_connection",
         "_direct",
         "_frames",
         "_limit",
-        "_sink",
+        "_seen",
         "_waiter",
+        "caller",
         "closed_reason",
-        "principal",
         "start",
         "task_id",
     )
 
     def __init__(
         self,
+        caller: Caller,
         task_id: str | None,
         start: EventId,
         limit: int,
-        principal: str | None = None,
-        sink: Sink | None = None,
+        connection: Connection | None = None,
     ) -> None:
+        self.caller = caller
         self.task_id = task_id
-        self.principal = principal
         self.start = start
         self.closed_reason: str | None = None
         self._limit = limit
         self._frames: list[Frame] = []
         self._waiter: asyncio.Future[None] | None = None
-        self._sink = sink
-        # True while live frames go straight to the sink instead of the buffer.
+        self._connection = connection
+        # True while live frames go straight to the connection instead of the buffer.
         self._direct = False
-        if sink is not None:
-            sink.attach(self.close)
+        # The newest event id handed to its stream through the buffer (or its start).
+        self._seen = start
+        if connection is not None:
+            connection.on_hang_up(self.close)
 
     def deliver(self, frames: list[Frame], data: bytes) -> bool:
         """Hands over `frames` (`data`: them joined); False if the client is too slow to keep."""
         if self._direct:
-            if not self._sink.write(data):  # type: ignore[union-attr]
+            if not self._connection.write(data):  # type: ignore[union-attr]
                 # The connection is full: what follows waits in the buffer behind that write.
                 self._direct = False
                 self._wake()
+            if self.task_id is not None and frames[-1].final:
+                # Its stream, which would end after this frame, never sees it: end it here
+                # (nothing follows a task's final event).
+                self.close("the task ended")
             return True
         return self.offer(frames)
 
@@ -150,17 +170,22 @@ class Subscriber:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def next_batch(self) -> list[Frame]:
-        """The buffered frames, once there are any. With a sink, a client that has sent all it
-        was given stops buffering here: live frames go straight to its connection meanwhile."""
+    async def next_batch(self, sent: EventId) -> list[Frame]:
+        """The buffered frames, once there are any. `sent`: the newest event id its stream has
+        sent. With a connection, a stream that has sent all it was given stops buffering here:
+        live frames go straight to the connection meanwhile, but only once the fan-out has handed
+        it `sent` itself. Until then (a resume id, or a task's history, ahead of the reader) a
+        live frame could repeat one sent, and only the stream can tell."""
         while True:
-            if self._sink is not None:
-                await self._sink.drain()  # a write that had to wait goes out before the rest
+            if self._connection is not None:
+                await self._connection.drain()  # a write that had to wait goes out first
             if self.closed_reason is not None:
                 raise StreamClosed(self.closed_reason)
             if self._frames:
                 break
-            self._direct = self._sink is not None and self._sink.ready
+            self._direct = (
+                self._connection is not None and self._connection.ready and sent <= self._seen
+            )
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -168,6 +193,7 @@ class Subscriber:
                 self._waiter = None
                 self._direct = False
         batch, self._frames = self._frames, []
+        self._seen = newest_id(batch, self._seen)
         return batch
 
 
@@ -188,35 +214,30 @@ class Fanout:
         reader: "aioredis.Redis",
         block_ms: int,
         buffer_limit: int,
-        heartbeat_seconds: float = 15.0,
     ) -> None:
         self._store = store
         self._reader = reader
         self._block_ms = block_ms
         self._buffer_limit = buffer_limit
-        self._heartbeat_seconds = heartbeat_seconds
         self.position: EventId = ZERO
         self.ready = asyncio.Event()
-        # Clients of every task, by the principal whose tasks they see (None: everyone's).
-        self._everything: dict[str | None, set[Subscriber]] = {}
+        # Clients of every task, by the caller whose tasks they see.
+        self._everything: dict[Caller, set[Subscriber]] = {}
         self._by_task: dict[str, set[Subscriber]] = {}
-        self._per_principal: Counter[str | None] = Counter()
+        self._per_caller: Counter[Caller] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = FanoutStats()
         self.observers: list[Callable[[list[LogEntry]], None]] = []
 
     @property
     def clients(self) -> int:
-        return int(sum(self._per_principal.values()))
+        return int(sum(self._per_caller.values()))
 
-    def clients_of(self, principal: str | None) -> int:
-        return self._per_principal[principal]
+    def clients_of(self, caller: Caller) -> int:
+        return self._per_caller[caller]
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._run(), name="event-log-reader"),
-            asyncio.create_task(self._beat(), name="sse-heartbeat"),
-        ]
+        self._tasks = [asyncio.create_task(self._run(), name="event-log-reader")]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -237,36 +258,34 @@ class Fanout:
             sub.close(reason)
         self._everything.clear()
         self._by_task.clear()
-        self._per_principal.clear()
+        self._per_caller.clear()
 
     def subscribe(
-        self, task_id: str | None = None, principal: str | None = None, sink: Sink | None = None
+        self, caller: Caller, task_id: str | None = None, connection: Connection | None = None
     ) -> Subscriber:
-        """A new client's buffer; it will get every event after `Subscriber.start`.
-
-        `principal`: only that principal's events reach it (None: everyone's). `sink`: where its
-        live frames may be written directly once it has caught up.
-        """
-        sub = Subscriber(task_id, self.position, self._buffer_limit, principal, sink)
+        """A new client's buffer; it will get every event after `Subscriber.start` that `caller`
+        may see (of `task_id` only, if given). `connection`: where its live frames may be written
+        directly once it has caught up."""
+        sub = Subscriber(caller, task_id, self.position, self._buffer_limit, connection)
         if task_id is None:
-            self._everything.setdefault(principal, set()).add(sub)
+            self._everything.setdefault(caller, set()).add(sub)
         else:
             self._by_task.setdefault(task_id, set()).add(sub)
-        self._per_principal[principal] += 1
+        self._per_caller[caller] += 1
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         group = self._by_task if sub.task_id is not None else self._everything
-        key: Any = sub.task_id if sub.task_id is not None else sub.principal
+        key: Any = sub.task_id if sub.task_id is not None else sub.caller
         subs = group.get(key)
         if subs is None or sub not in subs:
             return
         subs.discard(sub)
         if not subs:
             del group[key]
-        self._per_principal[sub.principal] -= 1
-        if self._per_principal[sub.principal] <= 0:
-            del self._per_principal[sub.principal]
+        self._per_caller[sub.caller] -= 1
+        if self._per_caller[sub.caller] <= 0:
+            del self._per_caller[sub.caller]
 
     async def publish(self, frames: list[Frame]) -> None:
         """Delivers a batch to every client it concerns, in slices of `SLICE` clients."""
@@ -275,9 +294,9 @@ class Fanout:
         stats.published += len(frames)
         stats.lag_seconds = max(0.0, time.time() - frames[-1].key[0] / 1000)
         audiences: list[tuple[list[Subscriber], list[Frame]]] = []
-        for principal, subs in self._everything.items():
-            # Each principal's share of the batch is picked out once, whatever its client count.
-            mine = frames if principal is None else [f for f in frames if f.owner == principal]
+        for caller, subs in self._everything.items():
+            # Each caller's share of the batch is picked out once, whatever its client count.
+            mine = frames if caller.sees_all else [f for f in frames if caller.may_see(f.owner)]
             if mine:
                 audiences.append((list(subs), mine))
         if self._by_task:
@@ -308,17 +327,16 @@ class Fanout:
                 self.stats.dropped += 1
         self.stats.delivered += kept * len(frames)
 
-    async def _beat(self) -> None:
-        heartbeat = [HEARTBEAT]
-        while True:
-            await asyncio.sleep(self._heartbeat_seconds)
-            subs = self._subscribers()
-            for start in range(0, len(subs), SLICE):
-                for sub in subs[start : start + SLICE]:
-                    if not sub.deliver(heartbeat, HEARTBEAT.data):
-                        self.unsubscribe(sub)
-                        self.stats.dropped += 1
-                await asyncio.sleep(0)
+    async def broadcast(self, frames: list[Frame]) -> None:
+        """Hands `frames` to every client, whatever it follows, in slices of `SLICE` clients."""
+        data = joined(frames)
+        subs = self._subscribers()
+        for start in range(0, len(subs), SLICE):
+            for sub in subs[start : start + SLICE]:
+                if not sub.deliver(frames, data):
+                    self.unsubscribe(sub)
+                    self.stats.dropped += 1
+            await asyncio.sleep(0)
 
     async def _run(self) -> None:
         delay = 0.1

@@ -1,6 +1,5 @@
 """Builds the FastAPI application: `uvicorn --factory taskstream.api.main:create_app`."""
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -36,24 +35,10 @@ Submit a task with `POST /api/tasks`, then follow its events on `GET /api/events
 
 
 class TaskstreamAPI(FastAPI):
-    """Carries a live event stream on below the framework once its headers are out (see
-    `sse.LiveEventSourceResponse`)."""
+    """Runs an event stream below the framework once its headers are out (see `sse`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        own = set(scope)
-        scope[sse.HANDOFF] = None
-        await super().__call__(scope, receive, send)
-        rest = scope[sse.HANDOFF]
-        if rest is not None:
-            # What the framework put in the scope (its exit stacks, router, endpoint) is done
-            # with: let it go rather than keep it as long as the stream lives.
-            for key in set(scope) - own:
-                del scope[key]
-            del own
-            await rest(send)
+        await sse.below_the_framework(super().__call__, scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, kinds: KindRegistry | None = None) -> FastAPI:
@@ -70,13 +55,7 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
         # Streams catch up from the log on a pool of their own, which they wait for as long as
         # it takes: a reconnect storm neither fails its streams nor starves requests.
         catchup = async_redis(settings, name="taskstream-streams", patient=True)
-        fanout = Fanout(
-            store,
-            reader,
-            settings.reader_block_ms,
-            settings.client_buffer_events,
-            settings.keepalive_seconds,
-        )
+        fanout = Fanout(store, reader, settings.reader_block_ms, settings.client_buffer_events)
         celery = make_celery(settings, kinds)
         metrics = Metrics(fanout) if settings.metrics_enabled else None
         if metrics is not None:
@@ -91,14 +70,13 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             metrics=metrics,
         )
         fanout.start()
-        exit_watch = asyncio.create_task(sse.close_streams_on_exit(fanout), name="sse-exit-watch")
-        # Long-lived objects made so far never need collecting again: keep full collections
-        # from walking them while clients stream.
-        gc.freeze()
         try:
-            yield
+            async with sse.streaming(fanout, settings.keepalive_seconds):
+                # Long-lived objects made so far never need collecting again: keep full
+                # collections from walking them while clients stream.
+                gc.freeze()
+                yield
         finally:
-            exit_watch.cancel()
             await fanout.stop()
             celery.close()
             await reader.aclose()

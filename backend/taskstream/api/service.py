@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from taskstream import broker
+from taskstream.api.caller import Caller
 from taskstream.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -21,6 +22,7 @@ from taskstream.errors import (
 )
 from taskstream.events.ids import new_task_id
 from taskstream.events.models import EventDraft, EventType, Task, TaskState
+from taskstream.events.state import fold
 from taskstream.events.store import EventStore, TaskPage
 from taskstream.kinds import KindRegistry
 from taskstream.settings import Settings
@@ -31,9 +33,15 @@ def _fingerprint(kind: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+def _counted_as(caller: Caller) -> str:
+    """The name the store counts the caller's submissions and idempotency keys under: `""` for
+    anyone, as those keys have always been written."""
+    return caller.name or ""
+
+
 class TaskService:
-    """Every call names the principal asking (`""` when the API needs no keys): a task is seen,
-    listed and cancelled only by the principal that submitted it."""
+    """Every call names the caller asking: a task is seen, listed and cancelled only by a caller
+    that may see it (with keys, the one that submitted it; without, anyone)."""
 
     def __init__(
         self, store: EventStore, celery: Celery, kinds: KindRegistry, settings: Settings
@@ -45,7 +53,7 @@ class TaskService:
 
     async def submit(
         self,
-        owner: str,
+        caller: Caller,
         kind_name: str,
         params: BaseModel,
         idempotency_key: str | None = None,
@@ -56,19 +64,21 @@ class TaskService:
             raise InvalidRequest(f"unknown kind {kind_name!r}", field="kind")
         values = params.model_dump(mode="json")
         task_id = new_task_id()
+        owner = caller.name
         if idempotency_key is not None:
             fingerprint = _fingerprint(kind_name, values)
-            scoped = f"{len(owner)}:{owner}:{idempotency_key}"
+            name = _counted_as(caller)
+            scoped = f"{len(name)}:{name}:{idempotency_key}"
             claimed = await self._store.claim_idempotency_key(scoped, f"{task_id}:{fingerprint}")
             if claimed is not None:
                 return await self._replay(idempotency_key, claimed, fingerprint), False
-        await self._check_rate(owner)
+        await self._check_rate(caller)
         draft = EventDraft(
             task_id=task_id,
             kind=kind_name,
             type=EventType.queued,
             params=values,
-            owner=owner or None,
+            owner=owner,
         )
         queued = broker.message(
             self._celery, self._settings, kind, task_id, kind.time_limit(params)
@@ -81,22 +91,13 @@ class TaskService:
                 with contextlib.suppress(RedisError, OSError):
                     await self._store.release_idempotency_key(scoped)
             raise
-        task = Task(
-            id=task_id,
-            kind=kind_name,
-            params=values,
-            state=TaskState.queued,
-            created_at=draft.at,
-            seq=appended.seq,
-            last_event_id=appended.id,
-            owner=owner or None,
-        )
-        return task, True
+        task = fold(None, draft, appended.seq, appended.id)  # what the log stored, by its table
+        return task.model_copy(update={"owner": draft.owner}), True
 
-    async def _check_rate(self, owner: str) -> None:
+    async def _check_rate(self, caller: Caller) -> None:
         limit = self._settings.submit_rate_per_minute
         if limit:
-            count, retry_after = await self._store.count_submission(owner)
+            count, retry_after = await self._store.count_submission(_counted_as(caller))
             if count > limit:
                 raise TooManyRequests(
                     f"more than {limit} submissions a minute; try again in {retry_after} s",
@@ -117,15 +118,15 @@ class TaskService:
             )
         return task
 
-    async def get(self, task_id: str, owner: str) -> Task:
+    async def get(self, task_id: str, caller: Caller) -> Task:
         task = await self._store.get_task(task_id)
-        if task is None or (task.owner or "") != owner:
+        if task is None or not caller.may_see(task.owner):
             raise TaskNotFound(task_id)  # another's task is as good as missing
         return task
 
     async def page(
         self,
-        owner: str,
+        caller: Caller,
         state: TaskState | None,
         kind: str | None,
         limit: int,
@@ -136,14 +137,13 @@ class TaskService:
                 f"unknown kind {kind!r}; known: {', '.join(self._kinds.names())}",
                 field="query.kind",
             )
-        only = owner if self._settings.auth_required else None
         return await self._store.list_tasks(
-            state=state, kind=kind, limit=limit, cursor=cursor, owner=only
+            state=state, kind=kind, limit=limit, cursor=cursor, owner=caller.name
         )
 
-    async def cancel(self, task_id: str, owner: str) -> Task:
+    async def cancel(self, task_id: str, caller: Caller) -> Task:
         """Cancels a waiting task at once; asks a running one to stop (it ends within a second)."""
-        await self.get(task_id, owner)
+        await self.get(task_id, caller)
         for _ in range(3):
             state = await self._store.request_cancel(task_id)
             if not state:
@@ -151,12 +151,12 @@ class TaskService:
             if TaskState(state).finished:
                 raise TaskFinished(task_id, state)
             if state == TaskState.running:
-                return await self.get(task_id, owner)
-            task = await self.get(task_id, owner)
+                return await self.get(task_id, caller)
+            task = await self.get(task_id, caller)
             draft = EventDraft(task_id=task_id, kind=task.kind, type=EventType.cancelled)
             try:
                 await self._store.append(draft, {TaskState.queued, TaskState.retrying})
             except TransitionRefused:
                 continue  # it started (or finished) meanwhile: look again
-            return await self.get(task_id, owner)
-        return await self.get(task_id, owner)
+            return await self.get(task_id, caller)
+        return await self.get(task_id, caller)

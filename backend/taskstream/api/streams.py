@@ -1,27 +1,26 @@
-"""The SSE streams: catch up from the log, then follow the fan-out, with no gap and no duplicate.
+"""The SSE streams' content: catch up from the log, then follow the fan-out, with no gap and no
+duplicate. (How a stream lives as a response, and its `retry:` and keep-alives, is `sse`'s.)
 
 A client subscribes to the fan-out first and only then reads the log, up to the position the
 fan-out had when it subscribed; everything after that position reaches its buffer live. Each event
 goes out only if its id is above the last one sent, so the overlap between what the log returns
-and what the fan-out delivers is never sent twice.
+and what the fan-out delivers is never sent twice; the fan-out writes live frames to the
+connection itself only once none of them can be one sent (`Subscriber.next_batch`).
 """
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from redis.exceptions import RedisError
 
-from taskstream.api.fanout import HEARTBEAT, Fanout, Frame, Sink, StreamClosed, joined
+from taskstream.api.caller import Caller
+from taskstream.api.fanout import Connection, Fanout, Frame, StreamClosed, joined, newest_id
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
 PAGE = 500
 log = logging.getLogger(__name__)
-
-
-def retry_hint(milliseconds: int) -> bytes:
-    return f"retry: {milliseconds}\n\n".encode()
 
 
 def reset_message(position: EventId, reason: str) -> bytes:
@@ -47,27 +46,22 @@ async def resume_problem(store: EventStore, last_event_id: str) -> str | None:
 
 
 def _fresh(frames: list[Frame], sent: EventId) -> tuple[list[Frame], EventId]:
-    """The frames not sent yet (heartbeats always are), and the last event id among them."""
-    fresh = [frame for frame in frames if frame.key > sent or frame is HEARTBEAT]
-    for frame in reversed(fresh):
-        if frame is not HEARTBEAT:
-            return fresh, frame.key
-    return fresh, sent
+    """The frames not sent yet (keep-alives always are), and the newest event id sent then."""
+    fresh = [frame for frame in frames if frame.key > sent or frame.key == ZERO]
+    return fresh, newest_id(fresh, sent)
 
 
 async def all_events(
     store: EventStore,
     fanout: Fanout,
+    caller: Caller,
     last_event_id: str | None,
-    retry_ms: int,
-    viewer: str | None = None,
-    sink: Sink | None = None,
-) -> AsyncIterator[bytes]:
-    """`viewer`: the principal whose events are sent (None: everyone's). `sink`: where the
-    fan-out may write live events itself once the client has caught up."""
-    sub = fanout.subscribe(principal=viewer, sink=sink)
+    connection: Connection | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """Every event `caller` may see. `connection`: where the fan-out may write live events itself
+    once the client has caught up."""
+    sub = fanout.subscribe(caller, connection=connection)
     try:
-        yield retry_hint(retry_ms)
         sent = sub.start
         if last_event_id is not None:
             fanout.stats.resumes += 1
@@ -82,12 +76,12 @@ async def all_events(
                     entries = await store.read_log(format_event_id(sent), until, PAGE)
                     if not entries:
                         break
-                    mine = [e for e in entries if viewer is None or e.owner == viewer]
+                    mine = [e for e in entries if caller.may_see(e.owner)]
                     if mine:
                         yield joined(Frame.of(entry) for entry in mine)
                     sent = entries[-1].key
         while True:
-            fresh, sent = _fresh(await sub.next_batch(), sent)
+            fresh, sent = _fresh(await sub.next_batch(sent), sent)
             if fresh:
                 yield joined(fresh)
     except StreamClosed:
@@ -103,19 +97,19 @@ async def all_events(
 async def task_events(
     store: EventStore,
     fanout: Fanout,
+    caller: Caller,
     task_id: str,
     last_event_id: str | None,
-    retry_ms: int,
-    viewer: str | None = None,
-) -> AsyncIterator[bytes]:
+    connection: Connection | None = None,
+) -> AsyncGenerator[bytes, None]:
     """The task's history (after `last_event_id` if it is one of its events), then live, to its end.
 
     The task's own log keeps its whole history, so an id that is not one of its events simply
     replays from the start; a client keeps the highest `seq` it has seen to ignore repeats.
     """
-    sub = fanout.subscribe(task_id, principal=viewer)  # the route checked the task is theirs
+    # The route checked that `caller` may see the task.
+    sub = fanout.subscribe(caller, task_id, connection)
     try:
-        yield retry_hint(retry_ms)
         if last_event_id:
             fanout.stats.resumes += 1
         resume = parse_event_id(last_event_id) if last_event_id else None
@@ -132,7 +126,7 @@ async def task_events(
             if frames[-1].final:
                 return
         while True:
-            fresh, sent = _fresh(await sub.next_batch(), sent)
+            fresh, sent = _fresh(await sub.next_batch(sent), sent)
             final = next((i for i, frame in enumerate(fresh) if frame.final), None)
             if final is not None:
                 yield joined(fresh[: final + 1])

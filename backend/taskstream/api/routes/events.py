@@ -1,11 +1,12 @@
 """The live event streams (Server-Sent Events)."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
 from taskstream.api import sse, streams
-from taskstream.api.auth import PrincipalDep
+from taskstream.api.auth import CallerDep
 from taskstream.api.deps import FanoutDep, SettingsDep, StreamStoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.routes.tasks import TaskId
@@ -32,20 +33,17 @@ async def all_events(
     store: StreamStoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
-) -> sse.EventSourceResponse:
+) -> sse.EventStream:
     """Every event as it happens (of the caller's own tasks, when the API requires keys). With
     `Last-Event-ID` (or `?last_event_id=`) it first sends exactly the events after that id. An id
     that is malformed, unknown or older than the log retains gets a `reset` event instead:
     refetch the tasks over REST, then follow the stream."""
-    viewer = sse.admit(fanout, settings, principal)
-    await sse.ensure_ready(fanout)
+    await sse.admit(fanout, settings, caller)
     resume = last_event_id_header or last_event_id
-    sink = sse.ConnectionSink(settings.client_send_timeout_seconds)
-    body = streams.all_events(store, fanout, resume, settings.sse_retry_ms, viewer, sink)
-    return sse.event_stream(body, settings, sink)
+    return sse.EventStream(settings, partial(streams.all_events, store, fanout, caller, resume))
 
 
 @router.get(
@@ -60,14 +58,13 @@ async def task_events(
     store: StreamStoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
-    principal: PrincipalDep,
+    caller: CallerDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
-) -> sse.EventSourceResponse:
+) -> sse.EventStream:
     """The task's whole history, then its live events; the stream ends after its final event."""
-    await tasks.get(task_id, principal)
-    viewer = sse.admit(fanout, settings, principal)
-    await sse.ensure_ready(fanout)
+    await tasks.get(task_id, caller)
+    await sse.admit(fanout, settings, caller)
     resume = last_event_id_header or last_event_id
-    body = streams.task_events(store, fanout, task_id, resume, settings.sse_retry_ms, viewer)
-    return sse.event_stream(body, settings)
+    content = partial(streams.task_events, store, fanout, caller, task_id, resume)
+    return sse.EventStream(settings, content)

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from taskstream.api.auth import COOKIE, issue_session, principal_for_key, read_session
+from taskstream.api.auth import COOKIE, issue_session, name_for_key, read_session
 from taskstream.api.deps import SettingsDep
 from taskstream.api.problems import responses
 from taskstream.errors import Unauthorized
@@ -17,14 +17,15 @@ class SignIn(BaseModel):
 
 class Session(BaseModel):
     auth_required: bool = Field(description="Whether the API needs a key at all.")
+    # The caller's name, under the name the page has always read.
     principal: str | None = Field(None, description="Who this session is, if signed in.")
 
 
 @router.get("", summary="Who am I", response_model=Session)
 async def current(request: Request, settings: SettingsDep) -> Session:
     cookie = request.cookies.get(COOKIE)
-    principal = read_session(settings, cookie) if cookie and settings.auth_required else None
-    return Session(auth_required=settings.auth_required, principal=principal)
+    name = read_session(settings, cookie) if cookie and settings.auth_required else None
+    return Session(auth_required=settings.auth_required, principal=name)
 
 
 @router.post(
@@ -35,8 +36,7 @@ async def current(request: Request, settings: SettingsDep) -> Session:
     responses=responses(401, 422),
 )
 async def sign_in(body: SignIn, settings: SettingsDep, response: Response) -> None:
-    principal = principal_for_key(settings, body.api_key)
-    if principal is None:
+    if name_for_key(settings, body.api_key) is None:
         raise Unauthorized("the API key is not valid")
     response.set_cookie(
         COOKIE,

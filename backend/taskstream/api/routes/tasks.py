@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
-from taskstream.api.auth import PrincipalDep
+from taskstream.api.auth import CallerDep
 from taskstream.api.deps import MetricsDep, StoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
@@ -32,13 +32,13 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     async def submit(
         body: TaskRequest,
         tasks: TasksDep,
-        principal: PrincipalDep,
+        caller: CallerDep,
         response: Response,
         metrics: MetricsDep,
         idempotency_key: IdempotencyKey = None,
     ) -> Task:
         """Queues a task of a declared kind. Its events follow on `/api/events`."""
-        task, created = await tasks.submit(principal, body.kind, body.params, idempotency_key)
+        task, created = await tasks.submit(caller, body.kind, body.params, idempotency_key)
         if metrics is not None and created:
             metrics.submissions.labels(body.kind).inc()
         response.headers["Location"] = f"/api/tasks/{task.id}"
@@ -76,7 +76,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     async def list_tasks(
         tasks: TasksDep,
         store: StoreDep,
-        principal: PrincipalDep,
+        caller: CallerDep,
         state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
         kind: Annotated[KindName | None, Query(description="Only tasks of this kind.")] = None,
         limit: Annotated[int, Query(ge=1, le=200, description="Tasks per page.")] = 50,
@@ -86,14 +86,14 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         ] = None,
     ) -> TaskPage:
         position = await store.last_event_id()
-        page = await tasks.page(principal, state, kind, limit, cursor)
+        page = await tasks.page(caller, state, kind, limit, cursor)
         return TaskPage(items=page.items, next_cursor=page.next_cursor, last_event_id=position)
 
     @router.get(
         "/{task_id}", summary="Read a task", response_model=Task, responses=responses(404, 422, 503)
     )
-    async def get_task(task_id: TaskId, tasks: TasksDep, principal: PrincipalDep) -> Task:
-        return await tasks.get(task_id, principal)
+    async def get_task(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> Task:
+        return await tasks.get(task_id, caller)
 
     @router.post(
         "/{task_id}/cancel",
@@ -102,10 +102,10 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         response_model=Task,
         responses=responses(401, 404, 409, 422, 503),
     )
-    async def cancel_task(task_id: TaskId, tasks: TasksDep, principal: PrincipalDep) -> Task:
+    async def cancel_task(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> Task:
         """A queued or retrying task ends `cancelled` at once. A running one is asked to stop:
         the answer shows `cancel_requested`, and its `cancelled` event follows within a second.
         A finished task answers 409."""
-        return await tasks.cancel(task_id, principal)
+        return await tasks.cancel(task_id, caller)
 
     return router
