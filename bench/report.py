@@ -751,7 +751,8 @@ def limits_section(results: Json) -> list[str]:
             "tracemalloc profile of 1,000 idle streams (taken when this suite was last changed) "
             "puts about 14 kB of Python objects on each, most of it uvicorn's (the protocol, its "
             "parser, flow control and events, the request's task) and the rest taskstream's "
-            "(the subscriber, the sink, the response and the task watching for disconnects)."
+            "(the subscriber, its connection, the rest of the stream and the task watching for "
+            "disconnects)."
         )
         ts_storm = storm.get("taskstream")
         if ts_storm and (ts_storm["finals_lost"] or ts_storm.get("dropped")):
