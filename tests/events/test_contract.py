@@ -57,5 +57,5 @@ def test_each_argument_reaches_the_lua_under_its_name(client: "redis.Redis") -> 
 def test_a_call_flattens_in_declared_order() -> None:
     assert call(extra="k2").keys_and_args() == (
         ["k1", "k2"],
-        ["n", 3, 2, "a", "1", "b", "", "x", 0, "end"],
+        ["n", 3, '[["a","1"],["b",""]]', "x", "[]", "end"],
     )

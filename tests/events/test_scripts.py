@@ -230,3 +230,12 @@ def test_a_cancel_request_comes_back_with_the_next_append(
     progress = EventDraft(task_id=task_id, kind="add", type=EventType.progress)
     assert store.append(progress).cancel_requested
     assert store.cancel_requested(task_id)
+
+
+def test_a_script_redis_forgot_is_loaded_again(
+    store: SyncEventStore, client: "redis.Redis"
+) -> None:
+    task_id = queue(store)
+    client.script_flush()  # as after a restart of Redis without its script cache
+    assert begin(store, task_id).seq == 2
+    assert client.script_exists(BEGIN_SCRIPT.sha) == [True]

@@ -3,10 +3,12 @@
 A `ScriptCall` subclass names each key (`key()`) and argument in order. `prelude()` is the Lua
 that reads them into locals of the same names, and `keys_and_args()` flattens a call in that
 order, so neither side depends on a position written in prose. An argument is a string, an
-integer or a `Pairs` (a list of name/value pairs, sent as its length then the pairs).
+integer or a `Pairs` (a list of name/value pairs, sent as one JSON argument: a command's cost
+in the client grows with its count of arguments, not with their length).
 """
 
 import dataclasses
+import json
 from typing import Any, get_type_hints
 
 Pairs = tuple[tuple[str, str], ...]
@@ -38,14 +40,13 @@ class ScriptCall:
                 if value is not None:
                     keys.append(value)
             elif isinstance(value, tuple):
-                args.append(len(value))
-                for pair in value:
-                    args += pair
+                args.append(_compact(value))
             else:
                 args.append(value)
         return keys, args
 
 
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 _LAYOUTS: dict[type[ScriptCall], tuple[tuple[str, bool], ...]] = {}
 
 
@@ -64,35 +65,13 @@ _PRELUDES: dict[type[ScriptCall], str] = {}
 def _prelude(cls: type[ScriptCall]) -> str:
     hints = get_type_hints(cls)
     lines: list[str] = []
-    keys = 0
-    args = 0
-    pairs_seen = False
+    keys = args = 0
     for field in dataclasses.fields(cls):
         if field.metadata.get(_KEY):
             keys += 1
             lines.append(f"local {field.name} = KEYS[{keys}]")
-            continue
-        if pairs_seen:
-            where = "i"
         else:
             args += 1
-            where = str(args)
-        if hints[field.name] == Pairs:
-            lines.append(_read_pairs(field.name, where, pairs_seen))
-            pairs_seen = True
-        elif pairs_seen:
-            lines.append(f"local {field.name} = ARGV[i]; i = i + 1")
-        else:
-            lines.append(f"local {field.name} = ARGV[{where}]")
+            read = f"cjson.decode(ARGV[{args}])" if hints[field.name] == Pairs else f"ARGV[{args}]"
+            lines.append(f"local {field.name} = {read}")
     return "\n".join(lines) + "\n"
-
-
-def _read_pairs(name: str, where: str, after_pairs: bool) -> str:
-    start = "" if after_pairs else f"local i = {where}\n"
-    return (
-        f"{start}local {name} = {{}}\n"
-        f"for _ = 1, tonumber(ARGV[i]) do\n"
-        f"  {name}[#{name} + 1] = {{ARGV[i + 2 * _ - 1], ARGV[i + 2 * _]}}\n"
-        f"end\n"
-        f"i = i + 1 + 2 * tonumber(ARGV[i])"
-    )

@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.commands.core import Script as SyncScript
+from redis.exceptions import NoScriptError
 
 from taskstream.events.contract import ScriptCall
 from taskstream.events.entries import LogEntry, parse_entries, text_fields
@@ -65,14 +64,14 @@ class EventStore:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self._scripts: dict[Script, AsyncScript] = {}
 
     async def _run(self, script: Script, call: ScriptCall) -> Any:
-        runner = self._scripts.get(script)
-        if runner is None:
-            runner = self._scripts[script] = self.redis.register_script(script.source)
-        keys, args = call.keys_and_args()
-        return await runner(keys=keys, args=args)
+        command = script.command(call)
+        try:
+            return await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+        except NoScriptError:  # Redis restarted, or its script cache was flushed
+            await self.redis.script_load(script.source)
+            return await self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def append(
         self,
@@ -237,15 +236,19 @@ class SyncEventStore:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self._scripts: dict[Script, SyncScript] = {}
 
     def _run(self, script: Script, call: ScriptCall) -> Any:
-        """Runs `script`, waiting out a Redis restart (see `_patiently`)."""
-        runner = self._scripts.get(script)
-        if runner is None:
-            runner = self._scripts[script] = self.redis.register_script(script.source)
-        keys, args = call.keys_and_args()
-        return self._patiently(lambda: runner(keys=keys, args=args))
+        """Runs `script` as `EventStore._run` does, waiting out a Redis restart (`_patiently`)."""
+        command = script.command(call)
+
+        def run() -> Any:
+            try:
+                return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+            except NoScriptError:  # Redis restarted, or its script cache was flushed
+                self.redis.script_load(script.source)
+                return self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+
+        return self._patiently(run)
 
     def _patiently(self, call: Callable[[], T]) -> T:
         """Waits out a Redis restart (REDIS_OUTAGE_PATIENCE_SECONDS) rather than fail a task.
