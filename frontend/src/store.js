@@ -16,8 +16,6 @@
 
 import { ACTIVE_STATES, FINAL_STATES, RULES, ruleFor } from "./event-types.js";
 
-export { ACTIVE_STATES };
-export const TERMINAL_STATES = FINAL_STATES;
 export const FILTERS = ["all", "active", "finished"];
 /** The `focus` of a form's state that means its form-level error rather than a field. */
 export const FORM_FOCUS = "__form";
@@ -88,7 +86,7 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
   function evictOverflow() {
     for (let i = state.order.length - 1; i >= 0 && state.tasks.size > maxTasks; i -= 1) {
       const id = state.order[i];
-      if (TERMINAL_STATES.has(state.tasks.get(id).state)) remove(id);
+      if (FINAL_STATES.has(state.tasks.get(id).state)) remove(id);
     }
   }
 
@@ -401,6 +399,6 @@ function isTask(task) {
 
 export function matchesFilter(filter, task) {
   if (filter === "active") return ACTIVE_STATES.has(task.state);
-  if (filter === "finished") return TERMINAL_STATES.has(task.state);
+  if (filter === "finished") return FINAL_STATES.has(task.state);
   return true;
 }

@@ -5,7 +5,8 @@
  * is there for anyone who must produce an HTML string.
  */
 
-import { ACTIVE_STATES, TERMINAL_STATES, matchesFilter } from "./store.js";
+import { ACTIVE_STATES, FINAL_STATES } from "./event-types.js";
+import { matchesFilter } from "./store.js";
 import {
   formatClock,
   formatCountdown,
@@ -110,7 +111,7 @@ function progressView(task) {
 function durationText(task, serverNow) {
   const started = parseTime(task.started_at);
   const finished = parseTime(task.finished_at);
-  if (TERMINAL_STATES.has(task.state)) {
+  if (FINAL_STATES.has(task.state)) {
     if (Number.isNaN(started)) return task.state === "cancelled" ? "Cancelled before it started" : "";
     return Number.isNaN(finished) ? "" : `Took ${formatDuration(finished - started)}`;
   }

@@ -19,7 +19,8 @@ import {
   taskView,
   updateTaskRow,
 } from "./templates.js";
-import { ACTIVE_STATES, FORM_FOCUS, matchesFilter } from "./store.js";
+import { ACTIVE_STATES } from "./event-types.js";
+import { FORM_FOCUS, matchesFilter } from "./store.js";
 import { h, setAttr, setFlag, setText, showText } from "./dom.js";
 
 export function createView({ document: doc, window: win, readState, now = () => Date.now() }) {

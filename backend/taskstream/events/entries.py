@@ -6,9 +6,7 @@ from typing import Any
 
 from taskstream.events.ids import EventId, parse_event_id
 from taskstream.events.models import Event, encode_event
-from taskstream.events.types import RULES
-
-_FINAL = frozenset(type.value for type, rule in RULES.items() if rule.final)
+from taskstream.events.types import FINAL_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ class LogEntry:
 
     @property
     def final(self) -> bool:
-        return self.type in _FINAL
+        return self.type in FINAL_TYPES
 
     def event(self) -> Event:
         return Event.model_validate_json(self.json)

@@ -106,3 +106,4 @@ def load(path: Path = TABLE_PATH) -> dict[EventType, Rule]:
 
 RULES = load()
 FINAL_STATES = frozenset(rule.state for rule in RULES.values() if rule.final)
+FINAL_TYPES = frozenset(rule.type.value for rule in RULES.values() if rule.final)
