@@ -173,9 +173,9 @@ return state or ''
 
 @dataclass(frozen=True)
 class Script:
-    """A script's source: its call's prelude, then `body`. Both stores run it the same way: an
-    `EVALSHA` by redis-py's `execute_command` (its `Script` objects cost the worker another 30 us
-    a task in argument checks), loading it first when Redis does not know it."""
+    """A script's source: its call's prelude, then `body`. Both stores run it the same way: the
+    `EVALSHA` of `command()` through redis-py, loading the script when Redis does not know it
+    (redis-py's `Script` objects cost the worker another 30 us a task in argument checks)."""
 
     call: type[ScriptCall]
     body: str
