@@ -24,10 +24,12 @@ def test_redis_restart_loses_no_task_and_no_event(make_stack: StackFactory) -> N
         stream.wait_ended(30)
     events = [m.json() for m in stream.messages]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert [e["type"] for e in events if e["type"] != "progress"] == [
+    assert [e["type"] for e in events if e["type"] not in ("progress", "log")] == [
         "queued",
         "started",
         "succeeded",
     ]
     steps = [e["progress"]["current"] for e in events if e["type"] == "progress"]
     assert steps == [0, 1, 2, 3, 4, 5, 6]  # every step once, none lost, none twice
+    logged = [e["log"]["message"] for e in events if e["type"] == "log"]
+    assert logged == [f"step {n} of 6 done" for n in range(1, 7)]

@@ -48,6 +48,46 @@ class Settings(BaseSettings):
         7 * 24 * 3600, ge=60, description="How long a finished task and its history are kept."
     )
     task_events_maxlen: int = Field(10_000, ge=100, description="Events kept per task.")
+    output_events_maxlen: int = Field(
+        100_000,
+        ge=100,
+        description="Output and log events the output log keeps, for `/api/events?types=` "
+        "(approximate trim; a task's own history and its accumulated output are kept apart).",
+    )
+
+    output_flush_ms: int = Field(
+        20, ge=1, le=1_000, description="How often a running task's buffered writes are sent."
+    )
+    output_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Output (UTF-8 bytes, all streams) one attempt may write; past it one "
+        "`output` event says `truncated` and further writes are dropped (the task goes on).",
+    )
+    output_max_streams: int = Field(8, ge=1, le=64, description="Output streams per task.")
+    metadata_max_bytes: int = Field(
+        16 * 1024,
+        ge=256,
+        description="Largest metadata (as JSON) a task may set; past it the "
+        "kind's `set_metadata` raises `OutputLimitExceeded`.",
+    )
+    log_line_max_chars: int = Field(
+        2_000, ge=80, description="Longer log lines are cut to this many characters (marked …)."
+    )
+    log_max_lines: int = Field(
+        1_000,
+        ge=10,
+        description="Log lines one attempt may write; past it one line says so "
+        "and further lines are dropped.",
+    )
+    result_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest result (as JSON); past it the task fails with `ResultTooLarge`.",
+    )
+    progress_message_max_chars: int = Field(
+        500, ge=20, description="Longer progress messages are cut to this many characters (…)."
+    )
     task_kind_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="More modules declaring task kinds, comma-separated (API and workers alike).",

@@ -7,15 +7,24 @@ from starlette.types import Message
 
 from taskstream.api.caller import ANYONE, Caller
 from taskstream.api.fanout import SLICE, Fanout, Frame, StreamClosed
+from taskstream.api.filters import EventFilter, parse_filter
 from taskstream.api.problems import field_name
 from taskstream.api.sse import KEEPALIVE, ClientConnection
 from taskstream.api.streams import _fresh
 from taskstream.events.ids import ZERO, EventId
 
 
-def frame(n: int, task_id: str = "t1", final: bool = False, owner: str = "") -> Frame:
+def frame(
+    n: int,
+    task_id: str = "t1",
+    final: bool = False,
+    owner: str = "",
+    type: str = "progress",
+    kind: str = "long",
+    tags: frozenset[str] = frozenset(),
+) -> Frame:
     data = f"id: {n}-0\n\n".encode()
-    return Frame(key=(n, 0), task_id=task_id, final=final, data=data, owner=owner)
+    return Frame((n, 0), task_id, final, data, owner, type, kind, tags)
 
 
 def keys(frames: list[Frame]) -> list[EventId]:
@@ -61,6 +70,33 @@ def test_a_caller_gets_only_its_own_events_and_is_counted_apart() -> None:
         assert keys(await alices.next_batch(ZERO)) == [(1, 0)]
         assert keys(await everyone.next_batch(ZERO)) == [(1, 0), (2, 0), (3, 0)]
         assert (fanout.clients_of(alice), fanout.clients_of(bob), fanout.clients) == (2, 1, 4)
+
+    asyncio.run(scenario())
+
+
+def test_a_client_gets_the_types_kind_tag_and_tasks_it_asked_for() -> None:
+    async def scenario() -> None:
+        fanout = make_fanout(limit=10)
+        default = fanout.subscribe(ANYONE)
+        output = fanout.subscribe(ANYONE, filter=parse_filter("output,succeeded", None, None, None))
+        tagged = fanout.subscribe(ANYONE, filter=parse_filter(None, None, "user:1", None))
+        of_add = fanout.subscribe(ANYONE, filter=parse_filter(None, "add", None, None))
+        of_t2 = fanout.subscribe(ANYONE, filter=EventFilter(tasks=frozenset({"t2"})))
+        one_task = fanout.subscribe(ANYONE, "t1")
+        await fanout.publish(
+            [
+                frame(1, type="output"),
+                frame(2, type="log", tags=frozenset({"user:1"})),
+                frame(3, type="progress", tags=frozenset({"user:1"})),
+                frame(4, "t2", type="succeeded", kind="add", final=True),
+            ]
+        )
+        assert keys(await default.next_batch(ZERO)) == [(3, 0), (4, 0)]
+        assert keys(await output.next_batch(ZERO)) == [(1, 0), (4, 0)]
+        assert keys(await tagged.next_batch(ZERO)) == [(3, 0)]
+        assert keys(await of_add.next_batch(ZERO)) == [(4, 0)]
+        assert keys(await of_t2.next_batch(ZERO)) == [(4, 0)]
+        assert keys(await one_task.next_batch(ZERO)) == [(1, 0), (2, 0), (3, 0)]
 
     asyncio.run(scenario())
 

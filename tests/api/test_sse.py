@@ -61,7 +61,8 @@ def every_event(fanout: Fanout) -> EventStream:
 
 
 def frame(n: int) -> Frame:
-    return Frame(key=(n, 0), task_id="t1", final=False, data=f"id: {n}-0\n\n".encode())
+    data = f"id: {n}-0\n\n".encode()
+    return Frame(key=(n, 0), task_id="t1", final=False, data=data, type="progress")
 
 
 def request(method: str = "GET") -> Scope:
@@ -144,7 +145,7 @@ def test_a_task_stream_written_live_ends_after_the_tasks_final_event() -> None:
             EventStream(SETTINGS, content)(request(), server.receive, server.send)
         )
         await settle()
-        final = Frame(key=(2, 0), task_id="t1", final=True, data=b"id: 2-0\n\n")
+        final = Frame(key=(2, 0), task_id="t1", final=True, data=b"id: 2-0\n\n", type="failed")
         await fanout.publish([frame(1)])
         await fanout.publish([final])
         await asyncio.wait_for(running, 5)

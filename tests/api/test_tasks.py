@@ -176,7 +176,7 @@ def test_cancel_queued_task_ends_it_before_any_worker_starts_it(stack: Stack) ->
 
 def test_task_kinds_describe_each_kind_with_its_schema(stack: Stack) -> None:
     kinds = {kind["name"]: kind for kind in stack.http.get("/api/task-kinds").json()}
-    assert set(kinds) == {"add", "long", "unreliable"}
+    assert set(kinds) == {"add", "generate", "long", "unreliable"}
     long = kinds["long"]
     assert long["title"]
     assert long["description"]
@@ -185,4 +185,4 @@ def test_task_kinds_describe_each_kind_with_its_schema(stack: Stack) -> None:
     assert kinds["add"]["params_schema"]["required"] == ["x", "y"]
     schema = stack.http.get("/openapi.json").json()
     body = schema["paths"]["/api/tasks"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["examples"]) == {"add", "long", "unreliable"}
+    assert set(body["examples"]) == {"add", "generate", "long", "unreliable"}

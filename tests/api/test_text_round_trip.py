@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from tests.support.eventstream import EventStreamParser, Message, open_stream, to_end
 from tests.support.stack import Stack
 
-KINDS = {"TASK_KIND_MODULES": "tests.support.extra_kinds"}
+KINDS = {"TASK_KIND_MODULES": "tests.support.extra_kinds", "PROGRESS_MESSAGE_MAX_CHARS": "1000"}
 ECHO_MAX_LENGTH = 1000  # tests.support.extra_kinds.ECHO_MAX_LENGTH, not imported: see there
-EVENTS = ["queued", "started", "progress", "succeeded"]
+EVENTS = ["queued", "started", "progress", "succeeded"]  # what the everyone stream carries
+TASK_EVENTS = ["queued", "started", "output", "progress", "succeeded"]  # and the task's own
 
 ODD_TEXTS = {
     "cr": "one\rtwo",
@@ -73,17 +74,31 @@ def submit(stack: Stack, text: str, *, ascii_only: bool) -> dict[str, Any]:
     return task
 
 
-def check_events(messages: list[Message], task_id: str, text: str) -> None:
+def check_events(messages: list[Message], task_id: str, text: str, own: bool = True) -> None:
+    """The task's events as its own stream (`own`) or the everyone stream carries them."""
     mine = [m for m in messages if m.json().get("task_id") == task_id]
-    assert [m.event for m in mine] == EVENTS, [m.event for m in mine]
+    expected = [e for e in (TASK_EVENTS if own else EVENTS) if text or e != "output"]
+    assert [m.event for m in mine] == expected, [m.event for m in mine]
     for message in mine:
         event = message.json()
         assert message.last_event_id == event["id"]
         assert message.event == event["type"]
-    queued, _started, progress, succeeded = (m.json() for m in mine)
-    assert queued["params"] == {"text": text}
-    assert progress["progress"]["message"] == text
-    assert succeeded["result"] == {"text": text}
+    events = {m.event: m.json() for m in mine}
+    assert events["queued"]["params"] == {"text": text}
+    assert events["progress"]["progress"]["message"] == text
+    assert events["succeeded"]["result"] == {"text": text}
+    if text and own:
+        assert events["output"]["output"] == {"stream": "output", "offset": 0, "text": text}
+
+
+def check_output(stack: Stack, task_id: str, text: str) -> None:
+    output = stack.http.get(f"/api/tasks/{task_id}/output").json()
+    if text:
+        assert output["streams"] == {
+            "output": {"type": "text", "length": len(text), "truncated": False, "text": text}
+        }
+    else:  # writing nothing makes no stream
+        assert output["streams"] == {}
 
 
 @pytest.mark.parametrize("ascii_only", [False, True], ids=["utf-8", "escaped"])
@@ -96,7 +111,8 @@ def test_text_round_trips_through_the_task_and_its_stream(
     assert answer.status == 200
     assert answer.ended, "the task's stream ends after its final event"
     check_events(answer.stream.messages, task["id"], text)
-    assert all(m.event in EVENTS for m in answer.stream.messages)
+    assert all(m.event in TASK_EVENTS for m in answer.stream.messages)
+    check_output(echo_stack, task["id"], text)
     done = echo_stack.task(task["id"])
     assert done["state"] == "succeeded"
     assert done["params"] == {"text": text}
@@ -135,7 +151,7 @@ def test_text_round_trips_through_the_stream_of_every_event(echo_stack: Stack) -
     )
     assert answer.status == 200
     for task_id, text in tasks.items():
-        check_events(answer.stream.messages, task_id, text)
+        check_events(answer.stream.messages, task_id, text, own=False)
     types = {m.event for m in answer.stream.messages}
     assert types <= set(EVENTS), types
 

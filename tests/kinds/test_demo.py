@@ -12,16 +12,31 @@ from taskstream.kinds.registry import KindRegistry
 
 
 class FakeContext:
-    """Records progress; cancels once `cancel_after` progress reports were made."""
+    """Records what a kind reports; cancels once `cancel_after` progress reports were made."""
 
     def __init__(self, attempt: int = 1, cancel_after: int | None = None) -> None:
         self.attempt = attempt
         self.reports: list[tuple[float, float, str]] = []
+        self.written: dict[str, list[Any]] = {}
+        self.logs: list[tuple[str, str]] = []
+        self.metadata: dict[str, Any] = {}
         self.slept = 0.0
         self.cancel_after = cancel_after
 
     def progress(self, current: float, total: float, message: str = "") -> None:
         self.reports.append((current, total, message))
+
+    def write(self, text: str, stream: str = "output") -> None:
+        self.written.setdefault(stream, []).append(text)
+
+    def write_json(self, value: Any, stream: str = "output") -> None:
+        self.written.setdefault(stream, []).append(value)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.logs.append((level, message))
+
+    def set_metadata(self, **fields: Any) -> None:
+        self.metadata |= fields
 
     def cancelled(self) -> bool:
         return self.cancel_after is not None and len(self.reports) >= self.cancel_after
@@ -53,6 +68,18 @@ def test_long_reports_each_second_and_stops_when_cancelled() -> None:
     with pytest.raises(TaskCancelled):
         kind("long").execute({"seconds": 10}, stopping)
     assert len(stopping.reports) == 2
+
+
+def test_generate_writes_its_words_with_progress_logs_and_metadata() -> None:
+    ctx = FakeContext()
+    assert kind("generate").execute({"words": 25, "rate": 2000, "thinking": True}, ctx) == {
+        "words": 25
+    }
+    assert len(ctx.written["output"]) == 25
+    assert "".join(ctx.written["thinking"]) == "Let me think about this. "
+    assert ctx.reports[-1][:2] == (25, 25)
+    assert ctx.metadata == {"stage": "done", "words": 25}
+    assert [message for _, message in ctx.logs][-1] == "done"
 
 
 def test_unreliable_fails_as_often_as_asked() -> None:

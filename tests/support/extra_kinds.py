@@ -21,11 +21,13 @@ class EchoParams(BaseModel):
 @task_kind(
     "echo",
     title="Echo",
-    description="Returns its text unchanged, after one progress report that carries it too.",
+    description="Returns its text unchanged, after writing it as its output and reporting it "
+    "as its progress message.",
     params=EchoParams,
     max_time_limit=10,
     examples={"echo": {"summary": "hello", "value": {"kind": "echo", "params": {"text": "hi"}}}},
 )
 def echo(params: EchoParams, ctx: TaskContext) -> JsonValue:
+    ctx.write(params.text)
     ctx.progress(1, 1, params.text)
     return {"text": params.text}

@@ -28,7 +28,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError, TimeoutError
 
 from taskstream.api.caller import Caller
-from taskstream.events.entries import LogEntry, parse_entries
+from taskstream.api.filters import DEFAULT_TYPES, EVERYTHING, EventFilter
+from taskstream.events.entries import LogEntry, merged, parse_entries
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Clients served between two hand-backs of the event loop during one fan-out.
 SLICE = 500
+# Entries read of each global log at once.
+READ = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +52,26 @@ class Frame:
     final: bool
     data: bytes
     owner: str = ""
+    type: str = ""
+    kind: str = ""
+    tags: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, entry: LogEntry) -> "Frame":
         message = f"id: {entry.id}\nevent: {entry.type}\ndata: {entry.json}\n\n"
-        return cls(entry.key, entry.task_id, entry.final, message.encode(), entry.owner)
+        return cls(
+            entry.key,
+            entry.task_id,
+            entry.final,
+            message.encode(),
+            entry.owner,
+            entry.type,
+            entry.kind,
+            entry.tags,
+        )
+
+    def admitted(self, by: EventFilter) -> bool:
+        return by.admits(self.type, self.kind, self.tags, self.task_id)
 
 
 def joined(frames: Iterable[Frame]) -> bytes:
@@ -108,6 +126,7 @@ class Subscriber:
         "_waiter",
         "caller",
         "closed_reason",
+        "filter",
         "start",
         "task_id",
     )
@@ -119,8 +138,10 @@ class Subscriber:
         start: EventId,
         limit: int,
         connection: Connection | None = None,
+        filter: EventFilter = EVERYTHING,
     ) -> None:
         self.caller = caller
+        self.filter = filter
         self.task_id = task_id
         self.start = start
         self.closed_reason: str | None = None
@@ -221,8 +242,8 @@ class Fanout:
         self._buffer_limit = buffer_limit
         self.position: EventId = ZERO
         self.ready = asyncio.Event()
-        # Clients of every task, by the caller whose tasks they see.
-        self._everything: dict[Caller, set[Subscriber]] = {}
+        # Clients of the everyone stream, by the caller whose tasks they see and what they asked.
+        self._everything: dict[tuple[Caller, EventFilter], set[Subscriber]] = {}
         self._by_task: dict[str, set[Subscriber]] = {}
         self._per_caller: Counter[Caller] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
@@ -261,22 +282,28 @@ class Fanout:
         self._per_caller.clear()
 
     def subscribe(
-        self, caller: Caller, task_id: str | None = None, connection: Connection | None = None
+        self,
+        caller: Caller,
+        task_id: str | None = None,
+        connection: Connection | None = None,
+        filter: EventFilter = EVERYTHING,
     ) -> Subscriber:
         """A new client's buffer; it will get every event after `Subscriber.start` that `caller`
-        may see (of `task_id` only, if given). `connection`: where its live frames may be written
-        directly once it has caught up."""
-        sub = Subscriber(caller, task_id, self.position, self._buffer_limit, connection)
+        may see: of `task_id` only, if given, else those `filter` admits. `connection`: where its
+        live frames may be written directly once it has caught up."""
+        sub = Subscriber(caller, task_id, self.position, self._buffer_limit, connection, filter)
         if task_id is None:
-            self._everything.setdefault(caller, set()).add(sub)
+            self._everything.setdefault((caller, filter), set()).add(sub)
         else:
             self._by_task.setdefault(task_id, set()).add(sub)
         self._per_caller[caller] += 1
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        group = self._by_task if sub.task_id is not None else self._everything
-        key: Any = sub.task_id if sub.task_id is not None else sub.caller
+        group: dict[Any, set[Subscriber]] = (
+            self._by_task if sub.task_id is not None else self._everything
+        )
+        key: Any = sub.task_id if sub.task_id is not None else (sub.caller, sub.filter)
         subs = group.get(key)
         if subs is None or sub not in subs:
             return
@@ -294,9 +321,12 @@ class Fanout:
         stats.published += len(frames)
         stats.lag_seconds = max(0.0, time.time() - frames[-1].key[0] / 1000)
         audiences: list[tuple[list[Subscriber], list[Frame]]] = []
-        for caller, subs in self._everything.items():
-            # Each caller's share of the batch is picked out once, whatever its client count.
-            mine = frames if caller.sees_all else [f for f in frames if caller.may_see(f.owner)]
+        everything = [f for f in frames if f.type in DEFAULT_TYPES] if self._everything else []
+        for (caller, wants), subs in self._everything.items():
+            # Each audience's share of the batch is picked out once, whatever its client count.
+            mine = everything if wants.everything else [f for f in frames if f.admitted(wants)]
+            if not caller.sees_all:
+                mine = [f for f in mine if caller.may_see(f.owner)]
             if mine:
                 audiences.append((list(subs), mine))
         if self._by_task:
@@ -346,10 +376,10 @@ class Fanout:
                     self.position = parse_event_id(await self._store.last_event_id()) or ZERO
                     self.ready.set()
                     log.info("event reader starts after %s", format_event_id(self.position))
+                position = format_event_id(self.position)
+                logs = (self._store.keys.events, self._store.keys.output_events)
                 reply: Any = await self._reader.xread(
-                    {self._store.keys.events: format_event_id(self.position)},
-                    count=1_000,
-                    block=self._block_ms,
+                    dict.fromkeys(logs, position), count=READ, block=self._block_ms
                 )
                 delay = 0.1
             except (ConnectionError, TimeoutError, OSError) as exc:
@@ -358,18 +388,19 @@ class Fanout:
                 delay = min(delay * 2, 2.0)
                 await self._check_log_not_rewound()
                 continue
-            for _stream, raw in reply or ():
-                entries = parse_entries(raw)
-                if entries:
-                    for observe in self.observers:
-                        observe(entries)
-                    await self.publish([Frame.of(entry) for entry in entries])
+            reads = [parse_entries(raw) for _stream, raw in reply or ()]
+            entries = merged([(read, len(read) == READ) for read in reads])
+            if entries:
+                for observe in self.observers:
+                    observe(entries)
+                await self.publish([Frame.of(entry) for entry in entries])
 
     async def _check_log_not_rewound(self) -> None:
         """After an outage: if Redis came back with an older log, follow it and drop clients."""
         with contextlib.suppress(ConnectionError, TimeoutError, OSError):
-            bounds = await self._store.bounds()
-            if bounds.last_id < self.position:
-                log.warning("the event log went back to %s: clients must reset", bounds.last_id)
-                self.position = bounds.last_id
+            logs = [await self._store.bounds(output) for output in (False, True)]
+            newest = max(bounds.last_id for bounds in logs)
+            if newest < self.position:
+                log.warning("the event log went back to %s: clients must reset", newest)
+                self.position = newest
                 self.close_all("the event log was reset")

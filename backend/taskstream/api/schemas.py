@@ -4,7 +4,7 @@ from typing import Annotated, Any, Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from taskstream.events.models import Task
+from taskstream.events.models import MAX_TAGS, TAG_PATTERN, Task
 from taskstream.kinds import KindRegistry, TaskKind
 from taskstream.kinds.registry import params_are_optional
 
@@ -14,6 +14,18 @@ class TaskRequest(Protocol):
 
     kind: str
     params: BaseModel
+    tags: list[str]
+
+
+Tag = Annotated[str, Field(pattern=TAG_PATTERN, examples=["user:42"])]
+TAGS_FIELD: Any = (
+    list[Tag],
+    Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description="Short labels to find the task by (`?tag=` on the task list and streams).",
+    ),
+)
 
 
 def _strict(params: type[BaseModel]) -> type[BaseModel]:
@@ -51,6 +63,7 @@ def _request_model(kind: TaskKind[Any]) -> type[BaseModel]:
         __config__=ConfigDict(extra="forbid", title=f"{kind.title} ({kind.name})"),
         kind=(tag, Field(description=kind.description)),
         params=params,
+        tags=TAGS_FIELD,
     )
 
 

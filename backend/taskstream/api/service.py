@@ -21,14 +21,14 @@ from taskstream.errors import (
     TransitionRefused,
 )
 from taskstream.events.ids import new_task_id
-from taskstream.events.models import EventDraft, EventType, Task, TaskState
+from taskstream.events.models import EventDraft, EventType, Task, TaskOutput, TaskState
 from taskstream.events.state import fold
 from taskstream.events.store import EventStore, TaskPage
 from taskstream.kinds import KindRegistry
 from taskstream.settings import Settings
 
 
-def _fingerprint(kind: str, params: dict[str, Any]) -> str:
+def _fingerprint(kind: str, params: Any) -> str:
     canonical = json.dumps([kind, params], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -57,16 +57,19 @@ class TaskService:
         kind_name: str,
         params: BaseModel,
         idempotency_key: str | None = None,
+        tags: list[str] | None = None,
     ) -> tuple[Task, bool]:
         """Records the task as queued, then queues it. Returns it and whether it is new."""
         kind = self._kinds.get(kind_name)
         if kind is None:
             raise InvalidRequest(f"unknown kind {kind_name!r}", field="kind")
         values = params.model_dump(mode="json")
+        tags = list(dict.fromkeys(tags or ()))  # each once, in the order given
         task_id = new_task_id()
         owner = caller.name
         if idempotency_key is not None:
-            fingerprint = _fingerprint(kind_name, values)
+            request = {"params": values, "tags": tags} if tags else values
+            fingerprint = _fingerprint(kind_name, request)
             name = _counted_as(caller)
             scoped = f"{len(name)}:{name}:{idempotency_key}"
             claimed = await self._store.claim_idempotency_key(scoped, f"{task_id}:{fingerprint}")
@@ -78,6 +81,7 @@ class TaskService:
             kind=kind_name,
             type=EventType.queued,
             params=values,
+            tags=tags or None,
             owner=owner,
         )
         queued = broker.message(
@@ -131,6 +135,7 @@ class TaskService:
         kind: str | None,
         limit: int,
         cursor: str | None,
+        tag: str | None = None,
     ) -> TaskPage:
         if kind is not None and self._kinds.get(kind) is None:
             raise InvalidRequest(
@@ -138,8 +143,15 @@ class TaskService:
                 field="query.kind",
             )
         return await self._store.list_tasks(
-            state=state, kind=kind, limit=limit, cursor=cursor, owner=caller.name
+            state=state, kind=kind, limit=limit, cursor=cursor, owner=caller.name, tag=tag
         )
+
+    async def output(self, task_id: str, caller: Caller) -> tuple[Task, TaskOutput]:
+        """The task and its output so far, as one read."""
+        read = await self._store.read_output(task_id)
+        if read is None or not caller.may_see(read[0].owner):
+            raise TaskNotFound(task_id)
+        return read
 
     async def cancel(self, task_id: str, caller: Caller) -> Task:
         """Cancels a waiting task at once; asks a running one to stop (it ends within a second)."""

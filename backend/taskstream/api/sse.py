@@ -68,8 +68,9 @@ HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"}
 DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A stream of Server-Sent Events. Each message has `id:` (the log's event "
-        "id), `event:` (the event's type, or `reset`) and `data:` (the event as JSON, see the "
-        "`Event` schema).",
+        "id), `event:` (the event's type, `reset` or `snapshot`) and `data:` (the event as "
+        'JSON, see the `Event` schema; a snapshot\'s is `{"task": ..., "output": ...}`, '
+        "as `GET /api/tasks/{task_id}` and its `/output` answer).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }

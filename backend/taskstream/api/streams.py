@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from taskstream.api.caller import Caller
 from taskstream.api.fanout import Connection, Fanout, Frame, StreamClosed, joined, newest_id
+from taskstream.api.filters import EVERYTHING, EventFilter
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
 
@@ -29,17 +30,22 @@ def reset_message(position: EventId, reason: str) -> bytes:
     return f"id: {event_id}\nevent: reset\ndata: {data}\n\n".encode()
 
 
-async def resume_problem(store: EventStore, last_event_id: str) -> str | None:
-    """Why the log cannot replay what follows `last_event_id`, or None if it can."""
+async def resume_problem(store: EventStore, last_event_id: str, output: bool = False) -> str | None:
+    """Why the log (with `output`, the two global logs) cannot replay what follows
+    `last_event_id`, or None if it can."""
     key = parse_event_id(last_event_id)
     if key is None:
         return f"malformed event id {last_event_id!r}"
-    bounds = await store.bounds()
-    if key != ZERO and await store.has_event(format_event_id(key)):
-        return None
-    older = key < bounds.first_id if bounds.first_id is not None else key <= bounds.last_id
-    if bounds.trimmed and older:
-        return f"events after {last_event_id} are no longer retained"
+    logs = (False, True) if output else (False,)
+    if key != ZERO:
+        for log_ in logs:
+            if await store.has_event(format_event_id(key), output=log_):
+                return None
+    for log_ in logs:
+        bounds = await store.bounds(output=log_)
+        older = key < bounds.first_id if bounds.first_id is not None else key <= bounds.last_id
+        if bounds.trimmed and older:
+            return f"events after {last_event_id} are no longer retained"
     if key == ZERO:
         return None
     return f"unknown event id {last_event_id!r}"
@@ -57,15 +63,16 @@ async def all_events(
     caller: Caller,
     last_event_id: str | None,
     connection: Connection | None = None,
+    filter: EventFilter = EVERYTHING,
 ) -> AsyncGenerator[bytes, None]:
-    """Every event `caller` may see. `connection`: where the fan-out may write live events itself
-    once the client has caught up."""
-    sub = fanout.subscribe(caller, connection=connection)
+    """Every event `caller` may see that `filter` admits. `connection`: where the fan-out may
+    write live events itself once the client has caught up."""
+    sub = fanout.subscribe(caller, connection=connection, filter=filter)
     try:
         sent = sub.start
         if last_event_id is not None:
             fanout.stats.resumes += 1
-            problem = await resume_problem(store, last_event_id)
+            problem = await resume_problem(store, last_event_id, filter.output)
             if problem is not None:
                 fanout.stats.resets += 1
                 yield reset_message(sub.start, problem)
@@ -73,10 +80,16 @@ async def all_events(
                 sent = parse_event_id(last_event_id) or ZERO
                 while sent < sub.start:
                     until = format_event_id(sub.start)
-                    entries = await store.read_log(format_event_id(sent), until, PAGE)
+                    after = format_event_id(sent)
+                    entries = await store.read_log(after, until, PAGE, output=filter.output)
                     if not entries:
                         break
-                    mine = [e for e in entries if caller.may_see(e.owner)]
+                    mine = [
+                        e
+                        for e in entries
+                        if caller.may_see(e.owner)
+                        and filter.admits(e.type, e.kind, e.tags, e.task_id)
+                    ]
                     if mine:
                         yield joined(Frame.of(entry) for entry in mine)
                     sent = entries[-1].key
@@ -101,11 +114,14 @@ async def task_events(
     task_id: str,
     last_event_id: str | None,
     connection: Connection | None = None,
+    snapshot: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The task's history (after `last_event_id` if it is one of its events), then live, to its end.
 
-    The task's own log keeps its whole history, so an id that is not one of its events simply
-    replays from the start; a client keeps the highest `seq` it has seen to ignore repeats.
+    An id that is not one of the task's events replays from the start; a client keeps the highest
+    `seq` it has seen to ignore repeats. With `snapshot`, or where the task's own log no longer
+    holds its first events, a `snapshot` (the task and its output, as of an event) comes first
+    and the events after it follow: a replay never starts past `seq` 1 with nothing said.
     """
     # The route checked that `caller` may see the task.
     sub = fanout.subscribe(caller, task_id, connection)
@@ -115,11 +131,22 @@ async def task_events(
         resume = parse_event_id(last_event_id) if last_event_id else None
         known = resume is not None and await store.has_task_event(task_id, format_event_id(resume))
         sent = resume if known and resume is not None else ZERO
+        if snapshot and not known:
+            message, sent, ended = await _snapshot(store, task_id)
+            yield message
+            if ended:
+                return
         while True:
             after = None if sent == ZERO else format_event_id(sent)
             entries = await store.read_task_log(task_id, after, "+", PAGE)
             if not entries:
                 break
+            if sent == ZERO and entries[0].seq > 1:  # its first events were trimmed
+                message, sent, ended = await _snapshot(store, task_id)
+                yield message
+                if ended:
+                    return
+                continue
             frames = [Frame.of(entry) for entry in entries]
             yield joined(frames)
             sent = frames[-1].key
@@ -141,3 +168,22 @@ async def task_events(
         return
     finally:
         fanout.unsubscribe(sub)
+
+
+async def _snapshot(store: EventStore, task_id: str) -> tuple[bytes, EventId, bool]:
+    """A `snapshot` message of the task (its id: the task's last event), that id, and whether
+    the task has ended."""
+    read = await store.read_output(task_id)
+    if read is None:
+        raise StreamClosed("the task expired")
+    task, output = read
+    data = json.dumps(
+        {
+            "task": task.model_dump(mode="json"),
+            "output": output.model_dump(mode="json", exclude_none=True),  # as `/output` sends it
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    message = f"id: {task.last_event_id}\nevent: snapshot\ndata: {data}\n\n".encode()
+    return message, parse_event_id(task.last_event_id) or ZERO, task.state.finished

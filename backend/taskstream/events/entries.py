@@ -1,6 +1,7 @@
 """An entry of the event log as read from Redis, with its JSON encoded once."""
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ class LogEntry:
     seq: int
     json: str
     owner: str
+    kind: str = ""
+    tags: frozenset[str] = frozenset()
 
     @classmethod
     def from_redis(cls, entry_id: str, fields: dict[str, str]) -> "LogEntry":
@@ -34,6 +37,8 @@ class LogEntry:
                 entry_id, seq, fields["type"], fields.get("attempt", ""), fields["data"]
             ),
             owner=fields.get("owner", ""),
+            kind=fields.get("kind", ""),
+            tags=frozenset(json.loads(fields["tags"])) if "tags" in fields else frozenset(),
         )
 
     @property
@@ -53,3 +58,15 @@ def parse_entries(raw: Any) -> list[LogEntry]:
     return [
         LogEntry.from_redis(str(entry_id), text_fields(fields)) for entry_id, fields in raw or ()
     ]
+
+
+def merged(logs: Sequence[tuple[list[LogEntry], bool]]) -> list[LogEntry]:
+    """Entries read from several logs of one id sequence after one position, in id order: each
+    log's entries with whether the read stopped at its count. Where one did, entries past its
+    last are left out (that log may hold more before them): the next read starts from the last
+    entry returned, and misses none."""
+    cut = min((entries[-1].key for entries, full in logs if full and entries), default=None)
+    entries = sorted((e for log, _ in logs for e in log), key=lambda entry: entry.key)
+    if cut is not None:
+        entries = [entry for entry in entries if entry.key <= cut]
+    return entries

@@ -20,6 +20,26 @@ class Keys:
         """A stream with the task's own events, under the same ids as in the global log."""
         return f"{self.prefix}task:{task_id}:events"
 
+    def task_output(self, task_id: str, stream: str) -> str:
+        """The content of one of the task's output streams (the scripts name it the same way)."""
+        return f"{self.prefix}task:{task_id}:output:{stream}"
+
+    @property
+    def output_events(self) -> str:
+        """The output log: the global log of the events that a task may write many of (output,
+        log lines; the event table's `output_log`), trimmed to OUTPUT_EVENTS_MAXLEN, so that they
+        never push other events out of the event log. Its ids and the event log's are one
+        sequence (`clock`): merged by id, the two logs are the order events happened in."""
+        return f"{self.prefix}output-events"
+
+    @property
+    def clock(self) -> str:
+        """The newest id given to an event of either global log."""
+        return f"{self.prefix}clock"
+
+    def index_tag(self, tag: str) -> str:
+        return f"{self.prefix}tasks:tag:{tag}"
+
     @property
     def index(self) -> str:
         """Sorted sets of task ids (all scores 0, so ordered by id, i.e. by creation time)."""

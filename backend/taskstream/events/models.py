@@ -6,19 +6,27 @@ with what only the log can tell: the event's id, its `seq` and the attempt it be
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from taskstream.events.types import RULES, EventType, TaskState
 
 __all__ = [
+    "MAX_TAGS",
+    "STREAM_PATTERN",
+    "TAG_PATTERN",
     "ErrorInfo",
     "Event",
     "EventDraft",
     "EventType",
+    "LogLine",
+    "OutputChunk",
+    "OutputStream",
     "Progress",
+    "StreamContent",
     "Task",
+    "TaskOutput",
     "TaskState",
     "encode_event",
     "utcnow",
@@ -46,6 +54,61 @@ class ErrorInfo(BaseModel):
         return cls(type=type(exc).__name__, message=str(exc) or type(exc).__name__)
 
 
+STREAM_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+TAG_PATTERN = r"^[A-Za-z0-9:_.\-]{1,64}$"
+MAX_TAGS = 8  # a task's tags are each an index entry: a few, to find it by
+Metadata = dict[str, JsonValue]
+
+
+class OutputChunk(BaseModel):
+    """What one `output` event adds to one of the task's output streams."""
+
+    stream: str = Field(pattern=STREAM_PATTERN, examples=["output"])
+    offset: int = Field(
+        ge=0,
+        description="The stream's length before this chunk: Unicode code points of a text "
+        "stream, items of a JSON stream. A client that holds that many applies the chunk.",
+    )
+    text: str | None = Field(None, description="The text appended (a text stream).")
+    items: list[JsonValue] | None = Field(None, description="The items appended (a JSON stream).")
+    truncated: bool | None = Field(
+        None, description="True on the chunk that met the output limit: nothing follows it."
+    )
+
+    @property
+    def size(self) -> int:
+        return len(self.text) if self.text is not None else len(self.items or ())
+
+
+class OutputStream(BaseModel):
+    """One output stream of a task, as the task shows it (its content: `/output`)."""
+
+    type: Literal["text", "json"]
+    length: int = Field(ge=0, description="Code points of text, or items, written so far.")
+    truncated: bool = False
+
+
+class StreamContent(OutputStream):
+    """One output stream with its content so far."""
+
+    text: str | None = Field(None, description="What a text stream holds.")
+    items: list[JsonValue] | None = Field(None, description="What a JSON stream holds.")
+
+
+class TaskOutput(BaseModel):
+    """A task's output so far: open its event stream from `last_event_id` for the rest. (Sent
+    without nulls: a stream has `text` or `items`, as its type says.)"""
+
+    task_id: str
+    last_event_id: str = Field(description="The id of the last event this output includes.")
+    streams: dict[str, StreamContent] = Field(default_factory=dict)
+
+
+class LogLine(BaseModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    message: str
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -65,6 +128,10 @@ class EventDraft(BaseModel):
     error: ErrorInfo | None = None
     retry_at: datetime | None = None
     worker: str | None = None
+    output: OutputChunk | None = None
+    log: LogLine | None = None
+    metadata: Metadata | None = None
+    tags: list[str] | None = None
     owner: str | None = None  # kept with the task, not in the event
 
     def body(self) -> str:
@@ -102,6 +169,10 @@ class Event(BaseModel):
     error: ErrorInfo | None = None
     retry_at: datetime | None = None
     worker: str | None = None
+    output: OutputChunk | None = None
+    log: LogLine | None = None
+    metadata: Metadata | None = Field(None, description="The task's metadata after this event.")
+    tags: list[str] | None = Field(None, description="The task's tags (queued only).")
 
 
 class Task(BaseModel):
@@ -124,3 +195,14 @@ class Task(BaseModel):
     last_event_id: str = Field(description="Log id of the last event applied.")
     worker: str | None = Field(None, description="The worker that ran the latest attempt.")
     owner: str | None = Field(None, description="Who submitted it (when the API requires keys).")
+    tags: list[str] = Field(default_factory=list, examples=[["user:42", "report"]])
+    metadata: Metadata | None = Field(None, description="What the task's attempt reports.")
+    output: dict[str, OutputStream] = Field(
+        default_factory=dict,
+        description="The latest attempt's output streams (their content: `/output`).",
+    )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _no_tags(cls, value: Any) -> Any:
+        return [] if value is None else value  # a task submitted without tags

@@ -30,7 +30,9 @@ from taskstream.settings import Settings
 class LogCall(ScriptCall):
     """What both scripts that append an event are told."""
 
-    log: str = key()  # the global log
+    log: str = key()  # the global log the event goes to (the event log or the output log)
+    other_log: str = key()  # the other global log
+    clock: str = key()  # the newest id given to either global log (`Keys.clock`)
     task: str = key()  # the task's hash
     task_log: str = key()  # the task's own log
     task_id: str
@@ -40,7 +42,7 @@ class LogCall(ScriptCall):
     follows: str  # the states it may follow, comma-separated ("": the task must be new)
     writes: Pairs  # the task's fields it writes (`state.hash_writes`)
     token: str  # names this call: a repeat whose first reply was lost returns that reply
-    maxlen: int
+    maxlen: int  # of `log`
     task_maxlen: int
     ttl: int  # seconds to keep the task after this event
     prefix: str
@@ -64,18 +66,55 @@ class CancelCall(ScriptCall):
     task: str = key()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadOutputCall(ScriptCall):
+    task: str = key()
+
+
 # The attempt an event belongs to is the task's `attempts` after it (0 until one starts): the
 # log assigns it, with `seq`, since only the log knows it in the same step as the event.
 LIBRARY = """
+local function id_parts(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+
+local function later(a, b)
+  local a_ms, a_seq = id_parts(a)
+  local b_ms, b_seq = id_parts(b)
+  return a_ms > b_ms or (a_ms == b_ms and a_seq > b_seq)
+end
+
+-- The next id of the two global logs' one sequence: what Redis would give, above the newest of
+-- either log, so the logs merged by id are the order events happened in.
+local function next_id()
+  local last = redis.call('GET', clock)
+  if not last then  -- no event written yet, or written before the output log existed
+    last = '0-0'
+    for _, name in ipairs({log, other_log}) do
+      local top = redis.call('XREVRANGE', name, '+', '-', 'COUNT', 1)[1]
+      if top and later(top[1], last) then last = top[1] end
+    end
+  end
+  local ms, seq = id_parts(last)
+  local now = redis.call('TIME')
+  local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local id
+  if now_ms > ms then id = string.format('%.0f-0', now_ms)
+  else id = string.format('%.0f-%.0f', ms, seq + 1) end
+  redis.call('SET', clock, id)
+  return id
+end
+
 local function may_follow(state)
   if follows == '' then return not state end
   return state and string.find(',' .. follows .. ',', ',' .. state .. ',', 1, true) ~= nil
 end
 
--- Applies `writes` and appends the event to both logs. `state`, `owner`, `seq` and `attempts`
--- are the task's stored values before it (false for a new task), read with whatever else the
--- caller needs in one HMGET.
-local function append_event(state, owner, seq, attempts)
+-- Applies `writes` and appends the event to both logs. `state`, `owner`, `seq`, `attempts` and
+-- `tags` are the task's stored values before it (false for a new task), read with whatever else
+-- the caller needs in one HMGET.
+local function append_event(state, owner, seq, attempts, tags)
   local set, newstate = {'token', token}, state
   attempts = tonumber(attempts or '0')
   for _, write in ipairs(writes) do
@@ -85,6 +124,19 @@ local function append_event(state, owner, seq, attempts)
       name = string.sub(name, 2)
       local total = redis.call('HINCRBY', task, name, value)
       if name == 'attempts' then attempts = total end
+    elseif mark == '>' then  -- appended to a part's key of its own: `output:<stream>`
+      local part = task .. ':' .. string.sub(name, 2)
+      redis.call('APPEND', part, value)
+      redis.call('EXPIRE', part, ttl)
+    elseif mark == '*' then  -- a map cleared: its `<map>.<name>` fields and their keys
+      local map = string.sub(name, 2)
+      local dotted = map .. '.'
+      for _, field in ipairs(redis.call('HKEYS', task)) do
+        if string.sub(field, 1, #dotted) == dotted then
+          redis.call('HDEL', task, field)
+          redis.call('DEL', task .. ':' .. map .. ':' .. string.sub(field, #dotted + 1))
+        end
+      end
     else
       if mark == '?' then
         name = string.sub(name, 2)
@@ -95,14 +147,20 @@ local function append_event(state, owner, seq, attempts)
         set[#set + 1] = value
         if name == 'state' then newstate = value end
         if name == 'attempts' then attempts = tonumber(value) end
+        if name == 'tags' then tags = value end
       end
     end
   end
   seq = tonumber(seq or '0') + 1
-  local id = redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'task', task_id,
-    'type', event_type, 'seq', seq, 'attempt', attempts, 'owner', owner, 'data', body)
-  redis.call('XADD', task_log, 'MAXLEN', '~', task_maxlen, id, 'task', task_id,
-    'type', event_type, 'seq', seq, 'attempt', attempts, 'owner', owner, 'data', body)
+  local entry = {'task', task_id, 'kind', kind, 'type', event_type, 'seq', seq,
+    'attempt', attempts, 'owner', owner, 'data', body}
+  if tags and tags ~= '' and tags ~= '[]' then
+    entry[#entry + 1] = 'tags'
+    entry[#entry + 1] = tags
+  end
+  local id = next_id()
+  redis.call('XADD', log, 'MAXLEN', '~', maxlen, id, unpack(entry))
+  redis.call('XADD', task_log, 'MAXLEN', '~', task_maxlen, id, unpack(entry))
   set[#set + 1] = 'seq'
   set[#set + 1] = seq
   set[#set + 1] = 'last_event_id'
@@ -115,6 +173,11 @@ local function append_event(state, owner, seq, attempts)
     redis.call('ZADD', prefix .. 'tasks', 0, task_id)
     redis.call('ZADD', prefix .. 'tasks:kind:' .. kind, 0, task_id)
     if owner ~= '' then redis.call('ZADD', prefix .. 'tasks:owner:' .. owner, 0, task_id) end
+    if tags and tags ~= '' then
+      for _, tag in ipairs(cjson.decode(tags)) do
+        redis.call('ZADD', prefix .. 'tasks:tag:' .. tag, 0, task_id)
+      end
+    end
   end
   redis.call('HSET', task, unpack(set))
   if state ~= newstate then
@@ -130,14 +193,14 @@ end
 # Returns {1, event id, seq, cancel requested} or {0, current state or ""}.
 APPEND = """
 local h = redis.call('HMGET', task, 'state', 'token', 'owner', 'seq', 'last_event_id',
-  'cancel_requested', 'attempts')
+  'cancel_requested', 'attempts', 'tags')
 local state = h[1]
 if state and h[2] == token then return {1, h[5], h[4], h[6] or '0'} end
 if not may_follow(state) then return {0, state or ''} end
 for _, pair in ipairs(expect) do
   if (redis.call('HGET', task, pair[1]) or '') ~= pair[2] then return {0, state} end
 end
-local id, seq = append_event(state, state and (h[3] or '') or owner, h[4], h[7])
+local id, seq = append_event(state, state and (h[3] or '') or owner, h[4], h[7], h[8])
 if queue then redis.call('LPUSH', queue, message) end
 return {1, id, seq, redis.call('HGET', task, 'cancel_requested') or '0'}
 """
@@ -150,7 +213,7 @@ return {1, id, seq, redis.call('HGET', task, 'cancel_requested') or '0'}
 # superseded this message.
 BEGIN = """
 local h = redis.call('HMGET', task, 'state', 'attempts', 'dispatch', 'worker', 'params',
-  'cancel_requested', 'lost', 'token', 'last_event_id', 'seq', 'owner')
+  'cancel_requested', 'lost', 'token', 'last_event_id', 'seq', 'owner', 'tags')
 local state = h[1]
 if not state then return {0, ''} end
 if state == 'running' and h[8] == token then
@@ -159,8 +222,24 @@ end
 if (h[3] or '1') ~= dispatch then return {3, h[3] or '1'} end
 if state == 'running' then return {2, h[4] or '', h[2] or '0', h[7] or '0'} end
 if not may_follow(state) then return {0, state} end
-local id, seq, attempt = append_event(state, h[11] or '', h[10], h[2])
+local id, seq, attempt = append_event(state, h[11] or '', h[10], h[2], h[12])
 return {1, id, seq, attempt, h[5] or '{}', h[6] or '0'}
+"""
+
+# The task's hash and the content of each of its output streams, read in one step, so that the
+# content is exactly what its `last_event_id` includes. Returns {hash as a flat list,
+# {stream, content, stream, content...}}.
+READ_OUTPUT = """
+local h = redis.call('HGETALL', task)
+local parts = {}
+for i = 1, #h, 2 do
+  if string.sub(h[i], 1, 7) == 'output.' then
+    local stream = string.sub(h[i], 8)
+    parts[#parts + 1] = stream
+    parts[#parts + 1] = redis.call('GET', task .. ':output:' .. stream) or ''
+  end
+end
+return {h, parts}
 """
 
 # Asks a running task to stop; returns its state ("" if unknown).
@@ -197,6 +276,7 @@ class Script:
 APPEND_SCRIPT = Script(AppendCall, APPEND)
 BEGIN_SCRIPT = Script(BeginCall, BEGIN)
 CANCEL_SCRIPT = Script(CancelCall, REQUEST_CANCEL)
+READ_OUTPUT_SCRIPT = Script(ReadOutputCall, READ_OUTPUT)
 
 
 def _follows(states: Iterable[TaskState]) -> str:
@@ -204,8 +284,11 @@ def _follows(states: Iterable[TaskState]) -> str:
 
 
 def _log_fields(keys: Keys, settings: Settings, draft: EventDraft) -> dict[str, Any]:
+    output_log = draft.type.output_log
     return {
-        "log": keys.events,
+        "log": keys.output_events if output_log else keys.events,
+        "other_log": keys.events if output_log else keys.output_events,
+        "clock": keys.clock,
         "task": keys.task(draft.task_id),
         "task_log": keys.task_events(draft.task_id),
         "task_id": draft.task_id,
@@ -213,7 +296,7 @@ def _log_fields(keys: Keys, settings: Settings, draft: EventDraft) -> dict[str, 
         "event_type": draft.type.value,
         "body": draft.body(),
         "token": secrets.token_hex(8),
-        "maxlen": settings.events_maxlen,
+        "maxlen": settings.output_events_maxlen if output_log else settings.events_maxlen,
         "task_maxlen": settings.task_events_maxlen,
         "ttl": settings.task_ttl_seconds,
         "prefix": keys.prefix,

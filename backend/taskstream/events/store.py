@@ -3,10 +3,10 @@
 Both share the scripts and key layout of `scripts.py`; these classes only run them.
 """
 
+import json
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,19 +16,21 @@ from redis.connection import ConnectionInterface
 from redis.exceptions import NoScriptError
 
 from taskstream.events.contract import ScriptCall
-from taskstream.events.entries import LogEntry, parse_entries, text_fields
+from taskstream.events.entries import LogEntry, merged, parse_entries, text_fields
 from taskstream.events.ids import ZERO, EventId, parse_event_id
 from taskstream.events.keys import Keys
-from taskstream.events.models import EventDraft, Task, TaskState
+from taskstream.events.models import EventDraft, StreamContent, Task, TaskOutput, TaskState
 from taskstream.events.scripts import (
     APPEND_SCRIPT,
     BEGIN_SCRIPT,
     CANCEL_SCRIPT,
+    READ_OUTPUT_SCRIPT,
     Appended,
     Begun,
     CancelCall,
     Interrupted,
     NotRunnable,
+    ReadOutputCall,
     Script,
     append_call,
     begin_call,
@@ -90,6 +92,24 @@ class EventStore:
         raw = text_fields(await self.redis.hgetall(self.keys.task(task_id)))
         return task_from_hash(raw) if raw.get("state") else None
 
+    async def read_output(self, task_id: str) -> tuple[Task, TaskOutput] | None:
+        """The task and its output so far, read in one step (None: no such task)."""
+        call = ReadOutputCall(task=self.keys.task(task_id))
+        flat, parts = await self._run(READ_OUTPUT_SCRIPT, call)
+        raw = text_fields(dict(zip(flat[::2], flat[1::2], strict=True)))
+        if not raw.get("state"):
+            return None
+        task = task_from_hash(raw)
+        streams = {}
+        for name, content in zip(parts[::2], parts[1::2], strict=True):
+            summary = task.output[str(name)]
+            if summary.type == "text":
+                streams[str(name)] = StreamContent(**dict(summary), text=str(content))
+            else:
+                items = [json.loads(line) for line in str(content).splitlines()]
+                streams[str(name)] = StreamContent(**dict(summary), items=items)
+        return task, TaskOutput(task_id=task_id, last_event_id=task.last_event_id, streams=streams)
+
     async def request_cancel(self, task_id: str) -> str:
         """Marks a running task for cancellation; returns the task's state ("" if unknown)."""
         return str(await self._run(CANCEL_SCRIPT, CancelCall(task=self.keys.task(task_id))))
@@ -102,8 +122,11 @@ class EventStore:
         limit: int,
         cursor: str | None,
         owner: str | None = None,
+        tag: str | None = None,
     ) -> TaskPage:
-        if owner is not None:
+        if tag is not None:
+            index = self.keys.index_tag(tag)
+        elif owner is not None:
             index = self.keys.index_owner(owner)
         elif state is not None:
             index = self.keys.index_state(state)
@@ -141,6 +164,7 @@ class EventStore:
                     (kind is None or task.kind == kind)
                     and (state is None or task.state == state)
                     and (owner is None or task.owner == owner)
+                    and (tag is None or tag in task.tags)
                 ):
                     items.append(task)
                     if len(items) == limit:
@@ -154,11 +178,18 @@ class EventStore:
             upper = f"({last}"
         return TaskPage(items=items, next_cursor=None if exhausted else last)
 
-    async def read_log(self, after: str, until: str, count: int) -> list[LogEntry]:
-        """Entries of the global log with `after` < id <= `until`, oldest first."""
-        return parse_entries(
-            await self.redis.xrange(self.keys.events, f"({after}", until, count=count)
-        )
+    async def read_log(
+        self, after: str, until: str, count: int, output: bool = False
+    ) -> list[LogEntry]:
+        """Entries of the event log (and, with `output`, of the output log) with `after` < id
+        <= `until`, oldest first: up to `count` of each log, less where they are merged."""
+        logs = [self.keys.events, self.keys.output_events] if output else [self.keys.events]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for log in logs:
+                pipe.xrange(log, f"({after}", until, count=count)
+            replies = await pipe.execute()
+        reads = [parse_entries(reply) for reply in replies]
+        return merged([(entries, len(entries) == count) for entries in reads])
 
     async def read_task_log(
         self, task_id: str, after: str | None, until: str, count: int
@@ -168,12 +199,19 @@ class EventStore:
         return parse_entries(await self.redis.xrange(key, start, until, count=count))
 
     async def last_event_id(self) -> str:
-        entries = await self.redis.xrevrange(self.keys.events, "+", "-", count=1)
-        return str(entries[0][0]) if entries else "0-0"
+        """The newest id given to an event of either global log ("0-0" before the first)."""
+        newest = await self.redis.get(self.keys.clock)
+        if newest is None:  # written before the output log existed, or nothing written
+            entries = await self.redis.xrevrange(self.keys.events, "+", "-", count=1)
+            return str(entries[0][0]) if entries else "0-0"
+        return str(newest)
 
-    async def bounds(self) -> LogBounds:
+    async def bounds(self, output: bool = False) -> LogBounds:
+        """What the event log (or the output log) holds."""
         try:
-            info = await self.redis.xinfo_stream(self.keys.events)
+            info = await self.redis.xinfo_stream(
+                self.keys.output_events if output else self.keys.events
+            )
         except redis.ResponseError:  # no event written yet
             return LogBounds(first_id=None, last_id=ZERO, trimmed=False)
         first = info.get("first-entry")
@@ -184,8 +222,10 @@ class EventStore:
             trimmed=int(info.get("entries-added", -1)) != int(info["length"]),
         )
 
-    async def has_event(self, event_id: str) -> bool:
-        return bool(await self.redis.xrange(self.keys.events, event_id, event_id, count=1))
+    async def has_event(self, event_id: str, output: bool = False) -> bool:
+        """Whether the event log (or the output log) holds `event_id`."""
+        log = self.keys.output_events if output else self.keys.events
+        return bool(await self.redis.xrange(log, event_id, event_id, count=1))
 
     async def has_task_event(self, task_id: str, event_id: str) -> bool:
         key = self.keys.task_events(task_id)
@@ -238,40 +278,53 @@ class SyncEventStore:
         self.redis = client
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self._own = threading.local()
+        # Connections for scripts, each used by one call at a time (see `_run_all`).
+        self._idle: list[ConnectionInterface] = []
 
     def _run(self, script: Script, call: ScriptCall) -> Any:
-        """Runs `script` as `EventStore._run` does, waiting out a Redis restart (`_patiently`).
+        """Runs `script` as `EventStore._run` does, waiting out a Redis restart (`_patiently`)."""
+        return self._run_all(script, [script.command(call)])[0]
 
-        A task's scripts are the worker's per-task path: each thread sends them on a connection
-        of its own, made by the client's pool but never returned to it, which saves the pool's
-        checkout, retry and metrics wrapping on every call (see `docs/benchmarks.md`). Any
-        exception between a command and its reply closes that connection, so a reply is never
-        read by the wrong command; the next call opens it again.
+    def _run_all(self, script: Script, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Runs calls of `script` in order, in one round trip; their replies, in that order.
+
+        A task's scripts are the worker's per-task path: they go out on connections of this
+        store's own, made by the client's pool but kept here (a call takes one, and puts it back
+        after), which saves the pool's checkout, retry and metrics wrapping on every call (see
+        `docs/benchmarks.md`). Any exception between a command and its reply closes that
+        connection, so a reply is never read by the wrong command; its next use opens it again.
+        An error reply raises once every reply is read.
         """
-        command = script.command(call)
 
-        def run() -> Any:
-            connection = self._connection()
+        def run() -> list[Any]:
+            connection = self._take_connection()
             try:
-                try:
-                    return _roundtrip(connection, command)
-                except NoScriptError:  # Redis restarted, or its script cache was flushed
-                    _roundtrip(connection, ("SCRIPT", "LOAD", script.source))
-                    return _roundtrip(connection, command)
-            except redis.ResponseError:
-                raise  # a whole reply was read: the connection is in step
+                replies = _roundtrip(connection, commands)
+                forgotten = next(
+                    (i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)),
+                    None,
+                )
+                if forgotten is not None:  # Redis restarted, or its script cache was flushed
+                    _roundtrip(connection, [("SCRIPT", "LOAD", script.source)])
+                    # From the first refused on: a call repeated after it ran answers the same.
+                    replies[forgotten:] = _roundtrip(connection, commands[forgotten:])
             except BaseException:
                 connection.disconnect()  # type: ignore[no-untyped-call]
                 raise
+            finally:
+                self._idle.append(connection)
+            for reply in replies:
+                if isinstance(reply, redis.ResponseError):
+                    raise reply
+            return replies
 
         return self._patiently(run)
 
-    def _connection(self) -> "ConnectionInterface":
-        connection: ConnectionInterface | None = getattr(self._own, "c", None)
-        if connection is None:
-            connection = self._own.c = self.redis.connection_pool.make_connection()
-        return connection
+    def _take_connection(self) -> "ConnectionInterface":
+        try:
+            return self._idle.pop()  # atomic: two threads never take the same one
+        except IndexError:
+            return self.redis.connection_pool.make_connection()
 
     def _patiently(self, call: Callable[[], T]) -> T:
         """Waits out a Redis restart (REDIS_OUTAGE_PATIENCE_SECONDS) rather than fail a task.
@@ -302,6 +355,16 @@ class SyncEventStore:
         call = append_call(self.keys, self.settings, draft, allowed, expect, changes, enqueue)
         reply = self._run(APPEND_SCRIPT, call)
         return parse_append_reply(draft.task_id, draft.type, reply)
+
+    def append_all(self, drafts: Sequence[EventDraft]) -> list[Appended]:
+        """Appends `drafts` in order, in one round trip. If the log refuses one (the task ended
+        meanwhile), those before it are written and `TransitionRefused` is raised."""
+        calls = [append_call(self.keys, self.settings, draft) for draft in drafts]
+        replies = self._run_all(APPEND_SCRIPT, [APPEND_SCRIPT.command(call) for call in calls])
+        return [
+            parse_append_reply(draft.task_id, draft.type, reply)
+            for draft, reply in zip(drafts, replies, strict=True)
+        ]
 
     def begin(self, draft: EventDraft, dispatch: int) -> Begun | Interrupted | NotRunnable:
         """Starts an attempt with `draft`, a `started` event, if the task waits to run."""
@@ -353,12 +416,21 @@ class SyncEventStore:
         self.redis.zrem(self.keys.workers, worker)
 
     def close(self) -> None:
-        connection = getattr(self._own, "c", None)
-        if connection is not None:
-            connection.disconnect()
+        while self._idle:
+            self._idle.pop().disconnect()  # type: ignore[no-untyped-call]
         self.redis.close()
 
 
-def _roundtrip(connection: "ConnectionInterface", command: tuple[Any, ...]) -> Any:
-    connection.send_command(*command)  # type: ignore[no-untyped-call]
-    return connection.read_response()
+def _roundtrip(connection: "ConnectionInterface", commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Sends `commands` at once and reads every reply, an error reply as its exception."""
+    if len(commands) == 1:  # the per-task path: no joining of packed commands
+        connection.send_command(*commands[0])  # type: ignore[no-untyped-call]
+    else:
+        connection.send_packed_command(connection.pack_commands(commands))  # type: ignore[no-untyped-call]
+    replies: list[Any] = []
+    for _ in commands:
+        try:
+            replies.append(connection.read_response())
+        except redis.ResponseError as error:  # a whole reply was read: still in step
+            replies.append(error)
+    return replies

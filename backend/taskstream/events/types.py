@@ -32,6 +32,9 @@ class EventType(StrEnum):
     queued = "queued"
     started = "started"
     progress = "progress"
+    output = "output"
+    log = "log"
+    metadata = "metadata"
     retrying = "retrying"
     succeeded = "succeeded"
     failed = "failed"
@@ -49,6 +52,10 @@ class EventType(StrEnum):
     def final(self) -> bool:
         return RULES[self].final
 
+    @property
+    def output_log(self) -> bool:
+        return RULES[self].output_log
+
 
 class Op(Enum):
     copy = "copy"  # the event's field `arg`
@@ -56,6 +63,7 @@ class Op(Enum):
     add = "add"  # `arg` added to the task's value
     first = "first"  # the event's field `arg`, only while the task has no value
     value = "value"  # `arg` itself
+    extend = "extend"  # the event's output chunk `arg`, appended to its stream of the field
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class Rule:
     state: TaskState
     follows: frozenset[TaskState]  # empty: the event must be the task's first
     final: bool
+    output_log: bool  # kept in the output log instead of the event log
     writes: tuple[Write, ...]
 
 
@@ -91,6 +100,7 @@ def _rule(name: str, row: Mapping[str, Any]) -> Rule:
         state=TaskState(row["state"]),
         follows=frozenset(TaskState(state) for state in row["follows"]),
         final=bool(row["final"]),
+        output_log=bool(row["output_log"]),
         writes=tuple(_write(field, spec) for field, spec in row["sets"].items()),
     )
 
@@ -107,3 +117,5 @@ def load(path: Path = TABLE_PATH) -> dict[EventType, Rule]:
 RULES = load()
 FINAL_STATES = frozenset(rule.state for rule in RULES.values() if rule.final)
 FINAL_TYPES = frozenset(rule.type.value for rule in RULES.values() if rule.final)
+# What the everyone stream carries unless asked for more: what the event log holds.
+OUTPUT_TYPES = frozenset(rule.type for rule in RULES.values() if rule.output_log)

@@ -1,8 +1,9 @@
 """What a task kind is: a params model, a title, a description and a plain function.
 
 A kind's function knows nothing of Celery, Redis or HTTP. It receives its validated params and a
-`TaskContext` to report progress and notice cancellation, returns a JSON value, and raises
-`RetryableError` for failures worth another attempt (any other exception fails the task).
+`TaskContext` to report progress, stream output, log and notice cancellation, returns a JSON
+value, and raises `RetryableError` for failures worth another attempt (any other exception fails
+the task).
 """
 
 from collections.abc import Callable
@@ -22,12 +23,37 @@ class RetryableError(Exception):
     """Raised by a task for a failure that another attempt may not meet."""
 
 
+class AttemptEnded(RuntimeError):
+    """A write to a task's context after its attempt ended (from a thread the kind left behind)."""
+
+
+class OutputLimitExceeded(ValueError):
+    """A write the limits never admit (metadata past METADATA_MAX_BYTES, too many streams)."""
+
+
 class TaskContext(Protocol):
+    """What a kind's function may do while it runs. Every call but `attempt` raises TaskCancelled
+    once the task was asked to stop. Writes are cheap: they are buffered and sent every
+    OUTPUT_FLUSH_MS, and all of them before the attempt's outcome."""
+
     @property
     def attempt(self) -> int: ...
 
     def progress(self, current: float, total: float, message: str = "") -> None:
-        """Report progress; raises TaskCancelled if the task was cancelled meanwhile."""
+        """Report progress: calls closer together than the flush interval coalesce, the latest
+        wins."""
+
+    def write(self, text: str, stream: str = "output") -> None:
+        """Append `text` to one of the task's output streams."""
+
+    def write_json(self, value: Any, stream: str = "output") -> None:
+        """Append one JSON item to one of the task's output streams (a stream of items)."""
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A log line of the task: `debug`, `info`, `warning` or `error`."""
+
+    def set_metadata(self, **fields: Any) -> None:
+        """Merge `fields` (JSON values) into the task's metadata."""
 
     def cancelled(self) -> bool: ...
 

@@ -1,9 +1,10 @@
-"""The three kinds of the original Flask + Celery demo: an addition, a long task, a flaky one."""
+"""The three kinds of the original Flask + Celery demo (an addition, a long task, a flaky one),
+and `generate`, which streams a text the way a language model's answer arrives."""
 
 import random
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from taskstream.kinds.base import RetryableError, RetryPolicy, TaskContext
 from taskstream.kinds.registry import task_kind
@@ -54,6 +55,7 @@ def long(params: LongParams, ctx: TaskContext) -> JsonValue:
     for step in range(1, total + 1):
         ctx.sleep(1)
         ctx.progress(step, total, f"step {step} of {total}")
+        ctx.log(f"step {step} of {total} done")
     return {"steps": total}
 
 
@@ -88,3 +90,89 @@ def unreliable(params: UnreliableParams, ctx: TaskContext) -> JsonValue:
             f"attempt {ctx.attempt} failed (simulated, rate {params.failure_rate})"
         )
     return {"succeeded_on_attempt": ctx.attempt}
+
+
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "a",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "tired",
+    "engineers",
+    "watch",
+    "every",
+    "token",
+    "of",
+    "the",
+    "answer",
+    "arrive",
+    "in",
+    "order",
+    "with",
+    "nothing",
+    "lost",
+    "and",
+    "nothing",
+    "repeated",
+    "after",
+    "a",
+    "reload",
+]
+
+
+class GenerateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    words: int = Field(300, ge=1, le=20_000, description="How many words to write.")
+    rate: float = Field(40, ge=1, le=2_000, description="Words written per second.")
+    thinking: bool = Field(False, description="First write a short `thinking` stream.")
+
+    @model_validator(mode="after")
+    def _at_most_ten_minutes(self) -> "GenerateParams":
+        if self.words / self.rate > 600:
+            raise ValueError("words / rate must be at most 600 seconds of writing")
+        return self
+
+
+@task_kind(
+    "generate",
+    title="Generate text",
+    description="Writes a text word by word at a chosen rate, as a language model's answer "
+    "arrives: output, progress, log lines and metadata, live. Can be cancelled.",
+    params=GenerateParams,
+    time_limit=lambda params: params.words / params.rate + 30,
+    max_time_limit=630,
+    examples={
+        "generate": {
+            "summary": "300 words at 40 a second",
+            "value": {"kind": "generate", "params": {"words": 300, "rate": 40}},
+        }
+    },
+)
+def generate(params: GenerateParams, ctx: TaskContext) -> JsonValue:
+    pause = 1 / params.rate
+    if params.thinking:
+        ctx.set_metadata(stage="thinking")
+        for word in ("Let", "me", "think", "about", "this."):
+            ctx.write(word + " ", stream="thinking")
+            ctx.sleep(pause)
+    ctx.set_metadata(stage="writing", words=0)
+    ctx.log(f"writing {params.words} words at {params.rate:g} a second")
+    for n in range(params.words):
+        ctx.write(WORDS[n % len(WORDS)] + ("\n" if n % 40 == 39 else " "))
+        if n % 10 == 9 or n == params.words - 1:
+            ctx.progress(n + 1, params.words, f"{n + 1} of {params.words} words")
+            ctx.set_metadata(words=n + 1)
+        if n == params.words // 2:
+            ctx.log("half way")
+        ctx.sleep(pause)
+    ctx.set_metadata(stage="done")
+    ctx.log("done")
+    return {"words": params.words}

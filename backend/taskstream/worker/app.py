@@ -14,6 +14,7 @@ from taskstream.events.connection import sync_redis
 from taskstream.events.store import SyncEventStore
 from taskstream.kinds import KindRegistry, TaskKind, load
 from taskstream.settings import Settings, settings_or_exit
+from taskstream.worker.context import OutputLimits
 from taskstream.worker.heartbeat import Heartbeat, identity
 from taskstream.worker.runner import Runner
 
@@ -35,7 +36,14 @@ def _register(app: Celery, settings: Settings, kind: TaskKind[Any]) -> None:
             raise task.retry(countdown=delay)
 
         worker = identity(str(task.request.hostname or "worker"))
-        runner = Runner(_store(settings), kind, worker, settings.worker_lost_retries)
+        runner = Runner(
+            _store(settings),
+            kind,
+            worker,
+            settings.worker_lost_retries,
+            limits=OutputLimits.of(settings),
+            result_max_bytes=settings.result_max_bytes,
+        )
         runner.run(task_id, dispatch, schedule_retry)
 
     run.__name__ = run.__qualname__ = f"run_{kind.name}"

@@ -18,11 +18,15 @@ from taskstream.events.models import ErrorInfo, EventDraft, EventType, TaskState
 from taskstream.events.scripts import Begun, NotRunnable
 from taskstream.events.store import SyncEventStore
 from taskstream.kinds import RetryableError, TaskCancelled, TaskKind
-from taskstream.worker.context import WorkerContext
+from taskstream.worker.context import OutputLimits, WorkerContext
 from taskstream.worker.recovery import record_lost
 
 log = logging.getLogger(__name__)
 _JSON = TypeAdapter(JsonValue)
+
+
+class ResultTooLarge(Exception):
+    """A kind's result past RESULT_MAX_BYTES: the task fails with this as its error."""
 
 
 class Runner:
@@ -33,12 +37,16 @@ class Runner:
         worker: str,
         lost_limit: int = 2,
         jitter: Callable[[], float] = random.random,
+        limits: OutputLimits | None = None,
+        result_max_bytes: int = 1024 * 1024,
     ) -> None:
         self._store = store
         self._kind = kind
         self._worker = worker
         self._lost_limit = lost_limit
         self._jitter = jitter
+        self._limits = limits or OutputLimits()
+        self._result_max_bytes = result_max_bytes
 
     def run(self, task_id: str, dispatch: int, schedule_retry: Callable[[float], None]) -> None:
         begun = self._begin(task_id, dispatch)
@@ -46,12 +54,20 @@ class Runner:
             return
         attempt, params = begun.attempt, begun.params
         ctx = WorkerContext(
-            self._store, task_id, self._kind.name, attempt, cancel_requested=begun.cancel_requested
+            self._store,
+            task_id,
+            self._kind.name,
+            attempt,
+            limits=self._limits,
+            cancel_requested=begun.cancel_requested,
         )
         try:
-            if ctx.cancelled():
-                raise TaskCancelled("cancelled before it started")
-            result = _JSON.validate_python(self._kind.execute(params, ctx))
+            try:
+                if ctx.cancelled():
+                    raise TaskCancelled("cancelled before it started")
+                result = self._checked(self._kind.execute(params, ctx))
+            finally:
+                ctx.close()  # what the kind wrote goes out before its outcome
         except TaskCancelled:
             self._finish(task_id, EventType.cancelled)
         except RetryableError as exc:
@@ -60,6 +76,8 @@ class Runner:
             limit = self._kind.time_limit(self._kind.params.model_validate(params))
             error = ErrorInfo(type="TimeLimitExceeded", message=f"ran longer than {limit:g} s")
             self._finish(task_id, EventType.failed, error=error)
+        except ResultTooLarge as exc:
+            self._finish(task_id, EventType.failed, error=ErrorInfo.of(exc))
         except ValidationError as exc:
             error = ErrorInfo(type="InvalidResult", message=str(exc))
             self._finish(task_id, EventType.failed, error=error)
@@ -68,6 +86,14 @@ class Runner:
             self._finish(task_id, EventType.failed, error=ErrorInfo.of(exc))
         else:
             self._finish(task_id, EventType.succeeded, result=result)
+
+    def _checked(self, result: Any) -> JsonValue:
+        """The kind's result if it is JSON within RESULT_MAX_BYTES."""
+        checked: JsonValue = _JSON.validate_python(result)
+        size = len(_JSON.dump_json(checked))
+        if size > self._result_max_bytes:
+            raise ResultTooLarge(f"the result is {size} bytes; at most {self._result_max_bytes}")
+        return checked
 
     def _begin(self, task_id: str, dispatch: int) -> Begun | None:
         for _ in range(3):

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Header, Query
 from taskstream.api import sse, streams
 from taskstream.api.auth import CallerDep
 from taskstream.api.deps import FanoutDep, SettingsDep, StreamStoreDep, TasksDep
+from taskstream.api.filters import parse_filter
 from taskstream.api.problems import responses
 from taskstream.api.routes.tasks import TaskId
+from taskstream.events.models import TAG_PATTERN
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -36,14 +38,35 @@ async def all_events(
     caller: CallerDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
+    types: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Only events of these types, comma-separated. Without it: every type "
+            "but `output` and `log`, which come only when named here.",
+            examples=["queued,started,succeeded,failed,cancelled"],
+        ),
+    ] = None,
+    kind: Annotated[
+        str | None, Query(max_length=40, description="Only events of tasks of this kind.")
+    ] = None,
+    tag: Annotated[
+        str | None, Query(pattern=TAG_PATTERN, description="Only events of tasks with this tag.")
+    ] = None,
+    task: Annotated[
+        str | None,
+        Query(max_length=50 * 33, description="Only events of these tasks (ids, comma-separated)."),
+    ] = None,
 ) -> sse.EventStream:
-    """Every event as it happens (of the caller's own tasks, when the API requires keys). With
-    `Last-Event-ID` (or `?last_event_id=`) it first sends exactly the events after that id. An id
-    that is malformed, unknown or older than the log retains gets a `reset` event instead:
-    refetch the tasks over REST, then follow the stream."""
+    """Every event as it happens (of the caller's own tasks, when the API requires keys), of the
+    types, kind, tag and tasks asked for. With `Last-Event-ID` (or `?last_event_id=`) it first
+    sends exactly the events after that id. An id that is malformed, unknown or older than the
+    log retains gets a `reset` event instead: refetch the tasks over REST, then follow."""
+    wanted = parse_filter(types, kind, tag, task)
     await sse.admit(fanout, settings, caller)
     resume = last_event_id_header or last_event_id
-    return sse.EventStream(settings, partial(streams.all_events, store, fanout, caller, resume))
+    content = partial(streams.all_events, store, fanout, caller, resume, filter=wanted)
+    return sse.EventStream(settings, content)
 
 
 @router.get(
@@ -61,10 +84,20 @@ async def task_events(
     caller: CallerDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
+    snapshot: Annotated[
+        bool,
+        Query(
+            description="First a `snapshot` event (the task with its output so far, as of its "
+            "last event), then the events after it, instead of the whole history."
+        ),
+    ] = False,
 ) -> sse.EventStream:
-    """The task's whole history, then its live events; the stream ends after its final event."""
+    """The task's whole history, then its live events; the stream ends after its final event.
+    Where the task's own log no longer holds its first events, a `snapshot` comes first."""
     await tasks.get(task_id, caller)
     await sse.admit(fanout, settings, caller)
     resume = last_event_id_header or last_event_id
-    content = partial(streams.task_events, store, fanout, caller, task_id, resume)
+    content = partial(
+        streams.task_events, store, fanout, caller, task_id, resume, snapshot=snapshot
+    )
     return sse.EventStream(settings, content)

@@ -9,7 +9,7 @@ from taskstream.api.deps import MetricsDep, StoreDep, TasksDep
 from taskstream.api.problems import responses
 from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
 from taskstream.events.ids import TASK_ID_PATTERN
-from taskstream.events.models import Task, TaskState
+from taskstream.events.models import TAG_PATTERN, Task, TaskOutput, TaskState
 from taskstream.kinds import KindRegistry
 
 TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="A task's id (32 hex digits).")]
@@ -38,7 +38,9 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Task:
         """Queues a task of a declared kind. Its events follow on `/api/events`."""
-        task, created = await tasks.submit(caller, body.kind, body.params, idempotency_key)
+        task, created = await tasks.submit(
+            caller, body.kind, body.params, idempotency_key, body.tags
+        )
         if metrics is not None and created:
             metrics.submissions.labels(body.kind).inc()
         response.headers["Location"] = f"/api/tasks/{task.id}"
@@ -79,6 +81,9 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         caller: CallerDep,
         state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
         kind: Annotated[KindName | None, Query(description="Only tasks of this kind.")] = None,
+        tag: Annotated[
+            str | None, Query(pattern=TAG_PATTERN, description="Only tasks with this tag.")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=200, description="Tasks per page.")] = 50,
         cursor: Annotated[
             str | None,
@@ -86,7 +91,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         ] = None,
     ) -> TaskPage:
         position = await store.last_event_id()
-        page = await tasks.page(caller, state, kind, limit, cursor)
+        page = await tasks.page(caller, state, kind, limit, cursor, tag)
         return TaskPage(items=page.items, next_cursor=page.next_cursor, last_event_id=position)
 
     @router.get(
@@ -94,6 +99,20 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     )
     async def get_task(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> Task:
         return await tasks.get(task_id, caller)
+
+    @router.get(
+        "/{task_id}/output",
+        summary="Read a task's output so far",
+        response_model=TaskOutput,
+        response_model_exclude_none=True,
+        responses=responses(404, 422, 503),
+    )
+    async def get_output(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> TaskOutput:
+        """Each output stream of the task's latest attempt: its text (or items) so far, with the
+        id of the last event included. Open `/api/tasks/{task_id}/events?last_event_id=` with
+        that id to get exactly the rest."""
+        _task, output = await tasks.output(task_id, caller)
+        return output
 
     @router.post(
         "/{task_id}/cancel",
