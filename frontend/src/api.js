@@ -70,20 +70,27 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
     return payload.value;
   }
 
-  const listTasks = ({ limit = 50, cursor, state, kind } = {}) =>
-    request("GET", `/api/tasks${query({ limit, cursor, state, kind })}`);
+  const listTasks = ({ limit = 50, cursor, state, kind, tag } = {}) =>
+    request("GET", `/api/tasks${query({ limit, cursor, state, kind, tag })}`);
+  const taskPath = (id) => `/api/tasks/${encodeURIComponent(id)}`;
 
   return {
     listKinds: () => request("GET", "/api/task-kinds"),
     listTasks,
-    getTask: (id) => request("GET", `/api/tasks/${encodeURIComponent(id)}`),
-    createTask: (kind, params, { idempotencyKey } = {}) =>
+    getTask: (id) => request("GET", taskPath(id)),
+    /** `tags` are sent only when there are some, so a submission without them is as before. */
+    createTask: (kind, params, { idempotencyKey, tags } = {}) =>
       request("POST", "/api/tasks", {
-        body: { kind, params },
+        body: Array.isArray(tags) && tags.length ? { kind, params, tags } : { kind, params },
         headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
       }),
-    cancelTask: (id) => request("POST", `/api/tasks/${encodeURIComponent(id)}/cancel`),
-    eventsUrl: (lastEventId) => url(`/api/events${query({ last_event_id: lastEventId })}`),
+    cancelTask: (id) => request("POST", `${taskPath(id)}/cancel`),
+    /** `{ task_id, last_event_id, streams: {<name>: {type, length, truncated, text | items}} }`. */
+    getOutput: (id) => request("GET", `${taskPath(id)}/output`),
+    /** The list's stream: its default types (no output chunks, no log lines), of one tag if given. */
+    eventsUrl: (lastEventId, { tag } = {}) => url(`/api/events${query({ last_event_id: lastEventId, tag })}`),
+    /** One task's every event, after `lastEventId` (the `last_event_id` of its `/output`). */
+    taskEventsUrl: (id, lastEventId) => url(`${taskPath(id)}/events${query({ last_event_id: lastEventId })}`),
 
     /** `{ auth_required, principal }`: whether the API needs a key, and who this browser is. */
     getSession: () => request("GET", "/api/session"),
@@ -96,13 +103,13 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
      * position just before the first page was read: every change after the snapshot began comes
      * from the stream opened there. Events also reflected by a later page are dropped by their seq.
      */
-    async listRecentTasks({ cap = 500, pageSize = TASK_PAGE_LIMIT } = {}) {
+    async listRecentTasks({ cap = 500, pageSize = TASK_PAGE_LIMIT, tag } = {}) {
       const items = [];
       const seen = new Set();
       let cursor;
       let resumeEventId = null;
       do {
-        const page = await listTasks({ limit: Math.min(pageSize, cap - items.length), cursor });
+        const page = await listTasks({ limit: Math.min(pageSize, cap - items.length), cursor, tag });
         const pageItems = Array.isArray(page?.items) ? page.items : [];
         if (cursor === undefined && typeof page?.last_event_id === "string") {
           resumeEventId = page.last_event_id;

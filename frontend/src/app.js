@@ -5,6 +5,7 @@
  */
 
 import { createApi } from "./api.js";
+import { createClipboard } from "./clipboard.js";
 import { createController } from "./controller.js";
 import { createStore } from "./store.js";
 import { createStream } from "./stream.js";
@@ -18,14 +19,15 @@ const view = createView({ document, window, readState: () => store.flush() });
 const controller = createController({
   api,
   store,
+  // The list's stream and each open row's stream; the controller gives each its address.
   openStream: (handlers) =>
     createStream({
-      url: api.eventsUrl,
       EventSource: window.EventSource,
       isOnline: () => navigator.onLine !== false,
       connectivity: window,
       ...handlers,
     }),
+  clipboard: createClipboard({ navigator, document }),
 });
 
 store.subscribe(view.requestRender);

@@ -14,15 +14,31 @@
  * nowhere (the browser keeps an HttpOnly cookie instead). Signing out, or any 401 later on (the
  * session expired), stops the stream, forgets every task and shows the sign-in panel again. Each
  * session has an epoch: answers to requests of an earlier session are dropped, not applied.
+ *
+ * Tag filter: the list is fetched with `?tag=` and its stream opened with `?tag=`; a new tag
+ * stops the stream, reloads the list (dropping the tasks it no longer names) and opens the stream
+ * again. The list's stream keeps its default types: no output chunks, no log lines.
+ *
+ * Open rows: opening a task's row asks `GET /api/tasks/{id}/output` (its whole output so far and
+ * the id of the last event in it), then opens the task's own stream after that id, which feeds
+ * both the task and the row's output. A chunk that shows chunks were missed repeats those two
+ * steps; so does a `reset`. The stream is closed when the row closes, when the row holds all
+ * there will be (the task is final and the output reaches its last event), or when more than
+ * `maxLiveOutputs` rows would follow live output (the oldest is paused; "Resume" reopens it).
  */
 
 import { fieldsFromSchema, serverErrorsToFields, validate, validateField } from "./schema-form.js";
 import { createRetrying } from "./retry.js";
 import { shortId } from "./format.js";
 import { FORM_FOCUS } from "./store.js";
+import { checkTag, parseTags, TAGS_FIELD } from "./tags.js";
+import { streamText } from "./output.js";
 
 const NOTE_LIFETIME_MS = 8000;
+const COPIED_LIFETIME_MS = 3000;
 const TICK_MS = 1000;
+/** Gap refetches in a row, with no chunk applied between them, before a row stops following. */
+const MAX_GAP_RELOADS = 3;
 export const SESSION_ENDED_NOTE = "Your session has ended; sign in again.";
 export const SIGNED_OUT_NOTE = "You have signed out.";
 
@@ -30,13 +46,18 @@ export function createController({
   api,
   store,
   openStream,
+  clipboard = null,
   timers = globalThis,
   random = Math.random,
   newKey = defaultKey,
   taskCap = 500,
+  maxLiveOutputs = 4, // with the list's stream, 5 of the 6 connections HTTP/1.1 allows an origin
   retryBackoff = { initialMs: 2000, maxMs: 30000 },
 }) {
   const pendingKeys = new Map();
+  const live = new Map(); // task id -> its own stream, oldest first
+  const outputLoads = new Map(); // task id -> the token of its /output request in flight
+  const gapReloads = new Map(); // task id -> gap refetches in a row
   let stream = null;
   let loadingTasks = false;
   let reloadAgain = false;
@@ -89,9 +110,10 @@ export function createController({
   });
 
   const tasksLoad = retrying({
-    request: () => api.listRecentTasks({ cap: taskCap }),
+    request: () => api.listRecentTasks({ cap: taskCap, tag: store.state.tag || undefined }),
     apply({ items, resumeEventId }) {
       store.loadSnapshot(items);
+      dropUnshown();
       if (!stream) startStream(resumeEventId);
     },
     handle: lostSession,
@@ -177,11 +199,9 @@ export function createController({
   /** Stops what the session started and forgets what it showed. */
   function endSession() {
     epoch += 1;
-    stream?.stop();
-    stream = null;
+    stopListStream();
+    stopAllOutputs();
     for (const each of loads) each.reset();
-    if (ticker !== null) timers.clearInterval(ticker);
-    ticker = null;
     loadingTasks = reloadAgain = false;
     pendingKeys.clear();
     store.reset();
@@ -224,14 +244,14 @@ export function createController({
   }
 
   /** First load and every resync: one load at a time; a reset during a load queues one more. */
-  async function loadTasks({ resync }) {
+  async function loadTasks({ resync, phase = "syncing" }) {
     if (loadingTasks) {
       reloadAgain = true;
       return;
     }
     const mine = epoch;
     loadingTasks = true;
-    if (resync) store.beginResync();
+    if (resync) store.beginResync(phase);
     else store.setTasksStatus("loading");
     try {
       await tasksLoad.run();
@@ -246,19 +266,185 @@ export function createController({
   }
 
   function startStream(resumeEventId) {
+    const tag = store.state.tag;
     stream = openStream({
+      url: (lastEventId) => api.eventsUrl(lastEventId, { tag: tag || undefined }),
       onEvent: handleEvent,
       onReset: handleReset,
       onState: handleConnection,
       onGiveUp: verifySession,
     });
     stream.start(resumeEventId);
-    ticker = timers.setInterval(() => store.tick(), TICK_MS);
+    if (ticker === null) ticker = timers.setInterval(() => store.tick(), TICK_MS);
+  }
+
+  function stopListStream() {
+    stream?.stop();
+    stream = null;
+    if (ticker !== null) timers.clearInterval(ticker);
+    ticker = null;
   }
 
   function handleEvent(event) {
     const outcome = store.applyEvent(event);
     if (outcome.fetch) fetchTask(outcome.fetch);
+    if (live.has(event?.task_id)) settle(event.task_id); // the list may bring the final event last
+    dropUnshown();
+  }
+
+  /** Streams of rows the store no longer has (a task evicted, or dropped by a reload) close. */
+  function dropUnshown() {
+    for (const id of [...live.keys()]) if (!store.state.details.has(id)) stopOutput(id);
+  }
+
+  /** The list's tag filter: a valid tag (or "" for every task) reloads the list and its stream. */
+  function filterTag(text) {
+    const tag = typeof text === "string" ? text.trim() : "";
+    const error = tag ? checkTag(tag) : "";
+    store.setTagError(error);
+    if (error || tag === store.state.tag) return;
+    store.setTag(tag);
+    if (!loaded()) return; // the first load will ask for it
+    stopListStream();
+    loadTasks({ resync: true, phase: "loading" });
+  }
+
+  // Open rows: each follows its task's own stream after the output it loaded.
+
+  function toggleOutput(id) {
+    if (store.state.details.has(id)) closeOutput(id);
+    else if (store.state.tasks.has(id)) {
+      store.openDetail(id);
+      loadOutput(id);
+    }
+  }
+
+  function closeOutput(id) {
+    stopOutput(id);
+    outputLoads.delete(id);
+    gapReloads.delete(id);
+    store.closeDetail(id);
+  }
+
+  function stopOutput(id) {
+    const own = live.get(id);
+    if (!own) return;
+    live.delete(id);
+    own.stop();
+  }
+
+  function stopAllOutputs() {
+    for (const id of [...live.keys()]) stopOutput(id);
+    outputLoads.clear();
+    gapReloads.clear();
+  }
+
+  /** The row's whole output so far, then its task's stream after it. Also after a gap or a reset. */
+  async function loadOutput(id) {
+    stopOutput(id);
+    const token = {};
+    const mine = epoch;
+    outputLoads.set(id, token);
+    store.setDetail(id, { status: "loading", connection: null, message: "" });
+    const stale = () => !current(mine) || outputLoads.get(id) !== token || !store.state.details.has(id);
+    let answer;
+    try {
+      answer = await api.getOutput(id);
+    } catch (error) {
+      if (stale()) return;
+      outputLoads.delete(id);
+      if (lostSession(error)) return;
+      const message = error.status === 404 ? "The server no longer knows this task." : `Couldn't load the output: ${describe(error)}`;
+      store.setDetail(id, { status: "error", message });
+      return;
+    }
+    if (stale()) return;
+    outputLoads.delete(id);
+    store.loadDetailOutput(id, answer);
+    if (settle(id)) return;
+    followOutput(id, typeof answer?.last_event_id === "string" ? answer.last_event_id : null);
+  }
+
+  function followOutput(id, lastEventId) {
+    while (live.size >= maxLiveOutputs) {
+      const [oldest] = live.keys();
+      stopOutput(oldest);
+      store.setDetail(oldest, {
+        status: "paused",
+        connection: null,
+        message: `Live output paused: at most ${maxLiveOutputs} rows follow live output at once.`,
+      });
+    }
+    const own = openStream({
+      url: (last) => api.taskEventsUrl(id, last),
+      onEvent: (event) => handleTaskEvent(id, own, event),
+      onReset: () => live.get(id) === own && loadOutput(id),
+      onSnapshot: (data) => handleSnapshot(id, own, data),
+      onState: (connection) => live.get(id) === own && store.setDetail(id, { connection }),
+      onGiveUp: verifySession,
+    });
+    live.set(id, own);
+    store.setDetail(id, { status: "live", connection: "connecting", message: "" });
+    own.start(lastEventId);
+  }
+
+  function handleTaskEvent(id, own, event) {
+    if (live.get(id) !== own || event?.task_id !== id) return;
+    const outcome = store.applyEvent(event);
+    if (outcome.fetch) fetchTask(outcome.fetch);
+    const status = store.applyDetailEvent(id, event);
+    if (status === "gap") {
+      outputGap(id);
+      return;
+    }
+    if (status === "applied" && event.output) gapReloads.delete(id);
+    settle(id);
+  }
+
+  /** Chunks were missed: load the whole output again, unless that keeps failing to help. */
+  function outputGap(id) {
+    const count = (gapReloads.get(id) ?? 0) + 1;
+    gapReloads.set(id, count);
+    if (count > MAX_GAP_RELOADS) {
+      stopOutput(id);
+      gapReloads.delete(id);
+      store.setDetail(id, { status: "error", connection: null, message: "The output could not be followed: it kept skipping ahead." });
+      return;
+    }
+    loadOutput(id);
+  }
+
+  /** A task's stream whose history was trimmed starts with the task and its output. */
+  function handleSnapshot(id, own, data) {
+    if (live.get(id) !== own) return;
+    if (data.task) store.upsertTask(data.task);
+    if (data.output) store.loadDetailOutput(id, data.output);
+    settle(id);
+  }
+
+  /** Closes the row's stream once it holds everything; true when it does. */
+  function settle(id) {
+    if (!store.detailComplete(id)) return false;
+    stopOutput(id);
+    gapReloads.delete(id);
+    if (store.state.details.get(id)?.status !== "complete") store.setDetail(id, { status: "complete", connection: null, message: "" });
+    return true;
+  }
+
+  async function copyOutput(id, name) {
+    const stream = store.state.details.get(id)?.output.streams.get(name);
+    if (!stream || !clipboard) return;
+    let ok = false;
+    try {
+      ok = (await clipboard.copy(streamText(stream))) === true;
+    } catch {
+      ok = false;
+    }
+    const copied = { stream: name, ok };
+    store.setDetail(id, { copied });
+    timers.setTimeout(() => {
+      if (store.state.details.get(id)?.copied === copied) store.setDetail(id, { copied: null });
+    }, COPIED_LIFETIME_MS);
   }
 
   function handleReset(data) {
@@ -298,16 +484,18 @@ export function createController({
     const fields = fieldsOf(kind);
     if (store.state.forms.get(kind)?.submitting) return;
     const { values, errors } = validate(fields, raw);
-    const invalid = fields.find((field) => errors[field.name]);
+    const { tags, error: tagsError } = parseTags(raw?.[TAGS_FIELD]);
+    if (tagsError) errors[TAGS_FIELD] = tagsError;
+    const invalid = fields.find((field) => errors[field.name])?.name ?? (tagsError ? TAGS_FIELD : null);
     if (invalid) {
-      store.setForm(kind, { errors, formErrors: [], focus: invalid.name });
+      store.setForm(kind, { errors, formErrors: [], focus: invalid });
       return;
     }
-    const idempotencyKey = keyFor(kind, values);
+    const idempotencyKey = keyFor(kind, tags.length ? { params: values, tags } : values);
     const mine = epoch;
     store.setForm(kind, { submitting: true, errors: {}, formErrors: [], message: "" });
     try {
-      const task = await api.createTask(kind, values, { idempotencyKey });
+      const task = await api.createTask(kind, values, { idempotencyKey, tags });
       if (!current(mine)) return;
       pendingKeys.delete(kind);
       store.upsertTask(task);
@@ -316,10 +504,13 @@ export function createController({
       if (!current(mine) || lostSession(error)) return;
       if (error.status === 422) {
         pendingKeys.delete(kind);
-        const mapped = serverErrorsToFields(fields, error.fieldErrors);
+        const isTags = (entry) => typeof entry?.field === "string" && /^tags(\.|$)/.test(entry.field);
+        const mapped = serverErrorsToFields(fields, error.fieldErrors.filter((entry) => !isTags(entry)));
+        const tagMessages = error.fieldErrors.filter(isTags).map((entry) => entry.message || "Invalid tags.");
+        if (tagMessages.length) mapped.errors[TAGS_FIELD] = tagMessages.join(" ");
         const formErrors = mapped.formErrors.length || Object.keys(mapped.errors).length ? mapped.formErrors : [describe(error)];
-        const first = fields.find((field) => mapped.errors[field.name]);
-        store.setForm(kind, { submitting: false, errors: mapped.errors, formErrors, focus: formErrors.length ? FORM_FOCUS : first.name });
+        const first = fields.find((field) => mapped.errors[field.name])?.name ?? TAGS_FIELD;
+        store.setForm(kind, { submitting: false, errors: mapped.errors, formErrors, focus: formErrors.length ? FORM_FOCUS : first });
       } else {
         // The same key is sent if the user retries the same values: the server may have
         // accepted the first attempt before the answer was lost.
@@ -340,10 +531,10 @@ export function createController({
   /** Live validation: a message appears when a field is left, and clears as soon as it is fixed. */
   function edit(kind, name, raw, { commit }) {
     const field = fieldsOf(kind).find((f) => f.name === name);
-    if (!field) return;
+    if (!field && name !== TAGS_FIELD) return;
     const errors = store.state.forms.get(kind)?.errors ?? {};
     const current = errors[name];
-    const message = validateField(field, raw).error;
+    const message = field ? validateField(field, raw).error : parseTags(raw).error || undefined;
     if (message && (commit || current) && message !== current) {
       store.setForm(kind, { errors: { ...errors, [name]: message } });
     } else if (!message && current) {
@@ -393,9 +584,9 @@ export function createController({
     /** Checks the session, then loads (or shows the sign-in); resolves once the first load is in. */
     start: () => checkSession(),
     stop() {
-      stream?.stop();
+      stopListStream();
+      stopAllOutputs();
       for (const each of loads) each.cancel();
-      if (ticker !== null) timers.clearInterval(ticker);
     },
     /** The browser is back online: retry failed loads now rather than at the end of a backoff. */
     online() {
@@ -409,6 +600,10 @@ export function createController({
       signIn,
       signOut,
       filter: (value) => store.setFilter(value),
+      filterTag,
+      toggleOutput,
+      resumeOutput: (id) => store.state.details.has(id) && loadOutput(id),
+      copyOutput,
       clearLog: () => store.clearLog(),
       retryKinds: () => loaded() && loadKinds(),
       retryTasks: retryLoad,

@@ -42,3 +42,15 @@ export function setFlag(element, name, on) {
   if (on) setAttr(element, name, "true");
   else if (element.hasAttribute(name)) element.removeAttribute(name);
 }
+
+/**
+ * Appends `text` at the end of `element` without touching what it shows already: the last text
+ * node grows while it is short, then a new one starts, so a long answer is a few thousand-character
+ * nodes rather than one per chunk or one huge node rewritten.
+ */
+export function appendText(element, text, { nodeLimit = 4096 } = {}) {
+  if (!text) return;
+  const last = element.lastChild;
+  if (last && last.nodeType === 3 && last.length + text.length <= nodeLimit) last.appendData(text);
+  else element.append(element.ownerDocument.createTextNode(text));
+}

@@ -7,24 +7,52 @@
  * A row gives the task's `state` after the event, the states it `follows` (none: it must be the
  * task's first event), whether it is `final`, and the fields it `sets`: a string copies that field
  * of the event, null clears the field, `{add: n}` adds n, `{first: f}` copies the event's field f
- * only while the task has no value, `{value: v}` writes v. A row this module cannot read throws at
- * load time: a page that half understands the table would drift from the server without a sound.
+ * only while the task has no value, `{value: v}` writes v, `{extend: f}` adds the output chunk in
+ * the event's field f to the task's output summary, `{push: f}` counts the event's field f (the
+ * lines themselves come from `/output` and the task's stream). A field that some row extends is a map of
+ * streams, which null clears to `{}`. A row this module cannot read throws at load time: a page
+ * that half understands the table would drift from the server without a sound.
+ *
+ * `output_log` rows (output chunks, log lines) go to the server's output log, which the list's
+ * stream leaves out unless asked for them.
  */
 
 import table from "../../backend/taskstream/events/types.json" with { type: "json" };
+import { extendSummary } from "./output.js";
 
-/** Rules by event type: `{ type, state, first, follows: Set, final, writes: [[field, write]] }`. */
+/**
+ * Rules by event type: `{ type, state, first, follows: Set, final, outputLog, chunk, clears: Set,
+ * writes: [[field, write]] }`. `chunk`: the event field holding the output chunk it extends with
+ * (null: none); `clears`: the map fields it clears (a new attempt's output starts afresh).
+ */
 export const RULES = compile(table);
 export const EVENT_TYPES = Object.freeze([...RULES.keys()]);
 export const FINAL_STATES = new Set([...RULES.values()].filter((rule) => rule.final).map((rule) => rule.state));
 export const ACTIVE_STATES = new Set([...RULES.values()].map((rule) => rule.state).filter((state) => !FINAL_STATES.has(state)));
+/** The types the list's stream does not carry. */
+export const OUTPUT_LOG_TYPES = new Set([...RULES.values()].filter((rule) => rule.outputLog).map((rule) => rule.type));
+/**
+ * The states in which output-log events may come and which they keep (running): a gap in a
+ * task's seq on the list's stream, between events of such a state, is what they leave.
+ */
+export const OUTPUT_LOG_STATES = new Set(
+  [...RULES.values()].filter((rule) => rule.outputLog && rule.follows.has(rule.state)).map((rule) => rule.state),
+);
 
 /** The rules of a table shaped like types.json; exported so a malformed one can be tested. */
 export function compile({ types } = {}) {
   if (!types || typeof types !== "object") throw new Error("the event table has no types");
+  const maps = new Set();
+  for (const row of Object.values(types)) {
+    for (const [field, spec] of Object.entries(row?.sets ?? {})) {
+      if (spec && typeof spec === "object" && "extend" in spec) maps.add(field);
+    }
+  }
   const rules = new Map();
   for (const [type, row] of Object.entries(types)) {
     if (typeof row?.state !== "string" || !Array.isArray(row.follows)) throw new Error(`event type ${type}: no state or follows`);
+    const sets = Object.entries(row.sets ?? {});
+    const extend = sets.find(([, spec]) => spec && typeof spec === "object" && "extend" in spec);
     rules.set(
       type,
       Object.freeze({
@@ -33,7 +61,10 @@ export function compile({ types } = {}) {
         first: row.follows.length === 0,
         follows: new Set(row.follows),
         final: row.final === true,
-        writes: Object.entries(row.sets ?? {}).map(([field, spec]) => [field, writer(`${type}.${field}`, spec)]),
+        outputLog: row.output_log === true,
+        chunk: extend ? extend[1].extend : null,
+        clears: new Set(sets.filter(([field, spec]) => spec === null && maps.has(field)).map(([field]) => field)),
+        writes: sets.map(([field, spec]) => [field, writer(`${type}.${field}`, spec, maps.has(field))]),
       }),
     );
   }
@@ -52,8 +83,8 @@ export function ruleFor(task, type) {
 }
 
 /** `(current, event) => value` for one field write. A field the event lacks copies as null. */
-function writer(where, spec) {
-  if (spec === null) return () => null;
+function writer(where, spec, map) {
+  if (spec === null) return map ? () => ({}) : () => null;
   if (typeof spec === "string") return (current, event) => event[spec] ?? null;
   const entries = spec && typeof spec === "object" ? Object.entries(spec) : [];
   if (entries.length === 1) {
@@ -61,6 +92,8 @@ function writer(where, spec) {
     if (op === "add" && Number.isFinite(arg)) return (current) => (Number.isFinite(current) ? current : 0) + arg;
     if (op === "first" && typeof arg === "string") return (current, event) => current ?? event[arg] ?? null;
     if (op === "value") return () => arg;
+    if (op === "extend" && typeof arg === "string") return (current, event) => extendSummary(current, event[arg]);
+    if (op === "push" && typeof arg === "string") return (current) => (Number.isFinite(current) ? current : 0) + 1;
   }
   throw new Error(`event table, ${where}: ${JSON.stringify(spec)} is not a field write`);
 }

@@ -97,3 +97,15 @@ export function formatError(error) {
   const message = typeof error.message === "string" ? error.message : formatValue(error.message);
   return type && message ? `${type}: ${message}` : type || message;
 }
+
+/** "1,234": a count with thousands separated, the same on every machine. */
+export function formatCount(n) {
+  if (!Number.isFinite(n)) return "";
+  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** "1,234 characters", "1 item": the size of an output stream. */
+export function formatStreamSize(type, length) {
+  const unit = type === "json" ? "item" : "character";
+  return `${formatCount(length)} ${unit}${length === 1 ? "" : "s"}`;
+}

@@ -12,15 +12,22 @@
  *
  * `session` says whether the API needs a key and who is signed in; it holds no secret. `reset()`
  * forgets every task, kind, form and log line, so nothing seen in one session outlives it.
+ *
+ * `details` holds, for each task whose row is open, what only an open row shows: its output
+ * streams and log lines (`output.js`, fed by the task's own stream) and how that stream fares.
+ * A task's metadata and output summary are fields of the task itself, folded like any other.
  */
 
-import { ACTIVE_STATES, FINAL_STATES, RULES, ruleFor } from "./event-types.js";
+import { ACTIVE_STATES, FINAL_STATES, OUTPUT_LOG_STATES, OUTPUT_LOG_TYPES, RULES, ruleFor } from "./event-types.js";
+import { addLogLine, applyChunk, createTaskOutput, isAfter, loadOutput, MAX_LOG_LINES, reach, resetStreams } from "./output.js";
 
 export const FILTERS = ["all", "active", "finished"];
 /** The `focus` of a form's state that means its form-level error rather than a field. */
 export const FORM_FOCUS = "__form";
 const TIMED_STATES = new Set(["running", "retrying"]);
 const MAX_BUFFERED_PER_TASK = 200;
+/** Event types shown in the open row, not in the updates log: a task may write very many. */
+export const QUIET_TYPES = new Set([...OUTPUT_LOG_TYPES, "metadata"]);
 
 /**
  * `phase`: "checking" (not yet known), "open" (the API needs no key), "signed-out" (a sign-in is
@@ -44,12 +51,22 @@ function initialState() {
     connection: "connecting",
     forms: new Map(),
     taskUi: new Map(),
+    details: new Map(),
     clockSkewMs: 0,
   };
 }
 
-export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
-  const state = { ...initialState(), filter: "all", session: initialSession() };
+/**
+ * An open row's state: `output` (streams, log lines, the event id it reaches), `status`
+ * ("loading", "live", "paused", "complete" or "error"), `connection` (of its stream while live),
+ * `message` (why paused or failed) and `copied` (`{stream, ok}` after a Copy).
+ */
+function initialDetail() {
+  return { output: createTaskOutput(), status: "loading", connection: null, message: "", copied: null };
+}
+
+export function createStore({ maxLog = 200, maxTasks = 1000, maxOutputLogs = MAX_LOG_LINES } = {}) {
+  const state = { ...initialState(), filter: "all", tag: "", tagError: "", session: initialSession() };
   let dirty = new Set();
   let aspects = new Set();
   let logKey = 0;
@@ -78,6 +95,7 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
   function remove(id) {
     state.tasks.delete(id);
     state.taskUi.delete(id);
+    state.details.delete(id);
     const index = state.order.indexOf(id);
     if (index >= 0) state.order.splice(index, 1);
   }
@@ -98,6 +116,7 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
   }
 
   function logEvent(event) {
+    if (QUIET_TYPES.has(event.type)) return;
     appendLog({
       source: "event",
       at: event.at,
@@ -217,6 +236,21 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
       changed("filter");
     },
 
+    /** The list's tag ("" for every task): the list and its stream are asked for that tag only. */
+    setTag(tag) {
+      if (typeof tag !== "string" || tag === state.tag) return;
+      state.tag = tag;
+      aspects.add("tag");
+      changed("filter");
+    },
+
+    /** Why the tag typed into the filter was not taken ("" when it was). */
+    setTagError(message) {
+      if (message === state.tagError) return;
+      state.tagError = message;
+      changed("tag");
+    },
+
     /**
      * Applies one stream event. Returns `{ status, fetch? }`: status is "applied", "duplicate",
      * "buffered" (kept until the task's REST copy is in: the task is unknown, or events were
@@ -242,8 +276,13 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
       if (next === task) return gap ? hold(event) : { status: "ignored" };
       put(next);
       logEvent(event);
-      // Fields set only by the missed events (started_at, say) come from a fresh copy.
-      return gap ? { status: "applied", fetch: requestFetch(event.task_id) } : { status: "applied" };
+      if (!gap) return { status: "applied" };
+      // The list's stream leaves out output chunks and log lines, which keep a running task
+      // running: a gap between two events of a running task is what they leave, and only the
+      // output summary they write is missed. A fresh copy brings it once the task leaves that
+      // state (final, say); any other gap may have missed more (started_at), fetched at once.
+      if (OUTPUT_LOG_STATES.has(task.state) && OUTPUT_LOG_STATES.has(next.state)) return { status: "applied" };
+      return { status: "applied", fetch: requestFetch(event.task_id) };
     },
 
     /** A task from REST (list, GET, POST or cancel answer); applied only if not older than ours. */
@@ -265,10 +304,13 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
       buffered.delete(id);
     },
 
-    /** Called before a resync's REST reload: tasks touched by live events meanwhile are kept. */
-    beginResync() {
+    /**
+     * Called before a resync's REST reload: tasks touched by live events meanwhile are kept.
+     * `phase` "loading" when the list is asked for other tasks (a new tag), not resynchronised.
+     */
+    beginResync(phase = "syncing") {
       resyncTouched = new Set();
-      store.setTasksStatus("syncing");
+      store.setTasksStatus(phase);
     },
 
     /**
@@ -334,6 +376,68 @@ export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
     },
 
     isFetching: (id) => fetching.has(id),
+
+    /** Opens a task's row: its details start empty, loading. */
+    openDetail(id) {
+      if (!state.tasks.has(id) || state.details.has(id)) return;
+      state.details.set(id, initialDetail());
+      changed("details", id);
+    },
+
+    /** Closes a task's row and forgets the output it held. */
+    closeDetail(id) {
+      if (state.details.delete(id)) changed("details", id);
+    },
+
+    /** `{ status, connection, message, copied }` of an open row. */
+    setDetail(id, patch) {
+      const detail = state.details.get(id);
+      if (!detail) return;
+      state.details.set(id, { ...detail, ...patch });
+      changed("details", id);
+    },
+
+    /** A `GET /output` answer (or a `snapshot` event's output): the open row's whole output. */
+    loadDetailOutput(id, answer) {
+      const detail = state.details.get(id);
+      if (!detail || !answer || typeof answer !== "object") return;
+      if (typeof answer.task_id === "string" && answer.task_id !== id) return;
+      loadOutput(detail.output, answer);
+      changed("details", id);
+    },
+
+    /**
+     * An event of the task's own stream, applied to its open row. Output chunks go by their
+     * offsets ("applied", "repeat", or "gap": chunks were missed, refetch the output); any other
+     * event counts once, by its id: a log line is kept, and an event that clears the output map
+     * (a new attempt's `started`) drops the streams. Returns the status, "ignored" for no row.
+     */
+    applyDetailEvent(id, event) {
+      const detail = state.details.get(id);
+      const rule = event && RULES.get(event.type);
+      if (!detail || !rule || event.task_id !== id) return "ignored";
+      const output = detail.output;
+      const fresh = isAfter(event.id, output.lastEventId);
+      let status = fresh ? "applied" : "repeat";
+      if (rule.chunk) {
+        status = applyChunk(output, event[rule.chunk]);
+      } else if (fresh) {
+        if (rule.clears.size) resetStreams(output, event.attempt, { maxLogs: maxOutputLogs });
+        if (event.log && typeof event.log === "object") addLogLine(output, event.log, { at: event.at ?? null, maxLogs: maxOutputLogs });
+      }
+      if (status === "gap" || status === "invalid") return status;
+      if (fresh) reach(output, event.id);
+      if (status === "applied") changed("details", id);
+      return status;
+    },
+
+    /** The open row holds all there will be: the task is final and its output reaches that event. */
+    detailComplete(id) {
+      const detail = state.details.get(id);
+      const task = state.tasks.get(id);
+      if (!detail || !task || !FINAL_STATES.has(task.state) || !detail.output.lastEventId) return false;
+      return !task.last_event_id || !isAfter(task.last_event_id, detail.output.lastEventId);
+    },
   };
   return store;
 }
@@ -349,7 +453,10 @@ export function applyEventToTask(task, event) {
   if (!rule || (task && !(event.seq > task.seq))) return task;
   const base = task ?? BLANK_TASK;
   const next = { ...base, state: rule.state, seq: event.seq, last_event_id: event.id ?? base.last_event_id };
-  for (const [field, write] of rule.writes) next[field] = write(base[field], event);
+  for (const [field, write] of rule.writes) {
+    // A field the event lacks takes the task's default, as the server's model gives it: no tags is [].
+    next[field] = write(base[field], event) ?? BLANK_TASK[field] ?? null;
+  }
   return next;
 }
 
@@ -383,11 +490,17 @@ function normalizeTask(task) {
     seq: Number.isInteger(task.seq) ? task.seq : 0,
     last_event_id: task.last_event_id ?? null,
     worker: task.worker ?? null,
+    tags: Array.isArray(task.tags) ? task.tags.filter((tag) => typeof tag === "string") : [],
+    metadata: task.metadata && typeof task.metadata === "object" && !Array.isArray(task.metadata) ? task.metadata : null,
+    output: task.output && typeof task.output === "object" && !Array.isArray(task.output) ? task.output : {},
   };
 }
 
 /** Every field a task has, none set: what a task's first event writes into. */
 const BLANK_TASK = Object.freeze(normalizeTask({ id: null }));
+Object.freeze(BLANK_TASK.params);
+Object.freeze(BLANK_TASK.tags);
+Object.freeze(BLANK_TASK.output);
 
 function isEvent(event) {
   return Boolean(event) && typeof event.task_id === "string" && Number.isInteger(event.seq) && typeof event.type === "string";
@@ -397,7 +510,9 @@ function isTask(task) {
   return Boolean(task) && typeof task.id === "string" && Number.isInteger(task.seq);
 }
 
-export function matchesFilter(filter, task) {
+/** Whether `task` shows under the state filter and, when one is set, the tag. */
+export function matchesFilter(filter, task, tag = "") {
+  if (tag && !(Array.isArray(task.tags) && task.tags.includes(tag))) return false;
   if (filter === "active") return ACTIVE_STATES.has(task.state);
   if (filter === "finished") return FINAL_STATES.has(task.state);
   return true;

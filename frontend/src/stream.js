@@ -1,5 +1,6 @@
 /**
- * The one EventSource on /api/events, kept alive.
+ * An EventSource kept alive: the list's one stream on /api/events, and one per open task row on
+ * /api/tasks/{id}/events (`url` gives the address for a resume id).
  *
  * While the browser retries on its own (readyState CONNECTING) it sends Last-Event-ID itself, so
  * nothing is done but report "reconnecting". When it gives up (readyState CLOSED: an HTTP error,
@@ -8,10 +9,11 @@
  * treated the same way, so the indicator never sits on "connecting" forever.
  *
  * The server names every message (`event: <type>`), so `onmessage` never fires: one listener is
- * registered per type of the event table. Connection states: "connecting" (first attempt), "live",
- * "reconnecting", "offline" (the browser reports no network), "closed" (stopped). Each is reported
- * to `onState` as it is reached and kept nowhere here: the store holds the one copy, so a report
- * may repeat the last one.
+ * registered per type of the event table, and one for `reset`; with `onSnapshot`, one for
+ * `snapshot` too (a task's stream sends one first when its history was trimmed). Connection
+ * states: "connecting" (first attempt), "live", "reconnecting", "offline" (the browser reports no
+ * network), "closed" (stopped). Each is reported to `onState` as it is reached and kept nowhere
+ * here: the store holds the one copy, so a report may repeat the last one.
  *
  * The EventSource is opened `withCredentials`, so the session cookie reaches an API on another
  * origin. An EventSource cannot tell why it failed (a 401 looks like any other error), so each
@@ -30,6 +32,7 @@ export function createStream({
   EventSource,
   onEvent,
   onReset,
+  onSnapshot = null,
   onState = () => {},
   onGiveUp = () => {},
   isOnline = () => true,
@@ -64,6 +67,7 @@ export function createStream({
     for (const type of EVENT_TYPES) es.addEventListener(type, mine(handleMessage));
     es.addEventListener("message", mine(handleMessage)); // an unnamed message, should one come
     es.addEventListener("reset", mine(handleReset));
+    if (onSnapshot) es.addEventListener("snapshot", mine(handleSnapshot));
     armOpenTimeout();
     report(everOpened ? "reconnecting" : "connecting");
   }
@@ -123,6 +127,12 @@ export function createStream({
     const data = parse(event.data) ?? {};
     if (!event.lastEventId && typeof data.last_event_id === "string") lastEventId = data.last_event_id;
     onReset(data);
+  }
+
+  function handleSnapshot(event) {
+    remember(event);
+    const data = parse(event.data);
+    if (data && typeof data === "object") onSnapshot(data);
   }
 
   // Both listen only between start() and stop().

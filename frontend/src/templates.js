@@ -14,12 +14,14 @@ import {
   formatError,
   formatParams,
   formatPercent,
+  formatStreamSize,
   formatValue,
   parseTime,
   shortId,
 } from "./format.js";
 import { initialValue } from "./schema-form.js";
-import { h, setProp, setText, showText } from "./dom.js";
+import { TAGS_FIELD } from "./tags.js";
+import { h, setAttr, setProp, setText, showText } from "./dom.js";
 
 const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
@@ -50,9 +52,12 @@ export const CONNECTION_LABELS = {
 
 /**
  * Everything a task row shows, as plain values: the DOM update below only copies them.
- * `context`: { now, clockSkewMs, kindTitle, ui: {cancelling, note}, filter }.
+ * `context`: { now, clockSkewMs, kindTitle, ui: {cancelling, note}, filter, tag, expanded }.
  */
-export function taskView(task, { now = Date.now(), clockSkewMs = 0, kindTitle, ui = {}, filter = "all" } = {}) {
+export function taskView(
+  task,
+  { now = Date.now(), clockSkewMs = 0, kindTitle, ui = {}, filter = "all", tag = "", expanded = false } = {},
+) {
   const serverNow = now - clockSkewMs;
   const active = ACTIVE_STATES.has(task.state);
   const cancelling = active && (task.cancel_requested || ui.cancelling === true);
@@ -66,8 +71,12 @@ export function taskView(task, { now = Date.now(), clockSkewMs = 0, kindTitle, u
   }
   const duration = durationText(task, serverNow);
   if (duration) meta.push(duration);
+  // Only a final task's summary is whole: the list's stream carries no output chunks.
+  const output = FINAL_STATES.has(task.state) ? outputSummary(task.output) : "";
+  if (output) meta.push(output);
   const outcome = outcomeView(task);
   const kind = kindTitle || task.kind;
+  const tags = Array.isArray(task.tags) ? task.tags : [];
   return {
     id: task.id,
     state: task.state,
@@ -85,8 +94,20 @@ export function taskView(task, { now = Date.now(), clockSkewMs = 0, kindTitle, u
     cancelText: cancelling ? "Cancelling…" : "Cancel",
     cancelLabel: `${cancelling ? "Cancelling" : "Cancel"} ${kind} (${shortId(task.id)})`,
     note: ui.note ?? "",
-    hidden: !matchesFilter(filter, task),
+    hidden: !matchesFilter(filter, task, tag),
+    tags,
+    tagsKey: tags.join(","),
+    expanded,
+    toggleLabel: `Output of ${kind} (${shortId(task.id)})`,
   };
+}
+
+/** "Output: output 1,234 characters, rows 2 items (truncated)"; "" for no streams. */
+export function outputSummary(output) {
+  const streams = output && typeof output === "object" ? Object.entries(output) : [];
+  if (!streams.length) return "";
+  const parts = streams.map(([name, s]) => `${name} ${formatStreamSize(s?.type, s?.length ?? 0)}${s?.truncated ? " (truncated)" : ""}`);
+  return `Output: ${parts.join(", ")}`;
 }
 
 function progressView(task) {
@@ -150,8 +171,21 @@ export function createTaskRow(doc, id) {
         "cancel",
         h(doc, "button", { type: "button", class: "button button--quiet task__cancel", "data-action": "cancel", "data-id": id }),
       ),
+      ref(
+        "toggle",
+        h(doc, "button", {
+          type: "button",
+          class: "button button--quiet task__toggle",
+          "data-action": "toggle-output",
+          "data-id": id,
+          "aria-expanded": "false",
+          "aria-controls": detailId(id),
+          text: "Output",
+        }),
+      ),
     ),
     ref("params", h(doc, "p", { class: "task__params" })),
+    ref("tags", h(doc, "ul", { class: "task__tags", "aria-label": "Tags", hidden: true })),
     h(
       doc,
       "div",
@@ -209,7 +243,152 @@ export function updateTaskRow(row, view) {
   setText(refs.cancel, view.cancelText);
   if (view.cancelLabel !== last.cancelLabel) refs.cancel.setAttribute("aria-label", view.cancelLabel);
   showText(refs.note, view.note);
+  if (view.tagsKey !== last.tagsKey) {
+    const document = root.ownerDocument;
+    refs.tags.replaceChildren(...view.tags.map((tag) => h(document, "li", {}, tagButton(document, tag))));
+    refs.tags.hidden = view.tags.length === 0;
+  }
+  if (view.expanded !== last.expanded) {
+    refs.toggle.setAttribute("aria-expanded", String(view.expanded));
+    root.toggleAttribute("data-expanded", view.expanded);
+  }
+  if (view.toggleLabel !== last.toggleLabel) refs.toggle.setAttribute("aria-label", view.toggleLabel);
   row.view = view;
+}
+
+/** A tag on a row: pressing it filters the list by that tag. */
+function tagButton(document, tag) {
+  return h(document, "button", {
+    type: "button",
+    class: "tag",
+    "data-action": "filter-tag",
+    "data-tag": tag,
+    title: `Show only tasks tagged ${tag}`,
+    text: tag,
+  });
+}
+
+export function detailId(taskId) {
+  return `task-${taskId}-output`;
+}
+
+/**
+ * The skeleton of an open row's details: a status line (with Resume), the metadata, the output
+ * streams and the log lines. The view fills it, appending as output arrives.
+ */
+export function createTaskDetail(document, taskId) {
+  const refs = {};
+  const ref = (name, element) => (refs[name] = element);
+  const root = h(
+    document,
+    "div",
+    { class: "output", id: detailId(taskId), role: "region", "aria-label": "Output" },
+    h(
+      document,
+      "div",
+      { class: "output__status" },
+      ref("status", h(document, "p", { class: "output__status-text", role: "status" })),
+      ref("resume", h(document, "button", { type: "button", class: "button button--quiet", "data-action": "resume-output", "data-id": taskId, hidden: true })),
+    ),
+    ref("metadata", h(document, "dl", { class: "output__metadata", "aria-label": "Metadata", hidden: true })),
+    ref("streams", h(document, "div", { class: "output__streams" })),
+    ref("empty", h(document, "p", { class: "output__empty", hidden: true })),
+    ref(
+      "logsSection",
+      h(
+        document,
+        "section",
+        { class: "output__logs-section", hidden: true },
+        h(document, "h4", { class: "output__heading", text: "Log" }),
+        ref("logs", h(document, "ol", { class: "output__logs" })),
+      ),
+    ),
+  );
+  return { root, refs, streams: new Map(), logKey: 0, metadata: undefined, view: {} };
+}
+
+/** What an open row's status line says, as plain values. */
+export function detailStatusView(detail, task) {
+  const running = task && ACTIVE_STATES.has(task.state);
+  switch (detail.status) {
+    case "loading":
+      return { text: "Loading output…", resume: "" };
+    case "paused":
+      return { text: detail.message || "Live output paused.", resume: "Resume" };
+    case "error":
+      return { text: detail.message || "Couldn't load the output.", resume: "Try again" };
+    case "live": {
+      const connection = detail.connection;
+      if (connection === "reconnecting" || connection === "connecting") return { text: CONNECTION_LABELS[connection], resume: "" };
+      if (connection === "offline") return { text: "Offline: waiting to reconnect.", resume: "" };
+      return { text: running ? "Live" : "", resume: "" };
+    }
+    default:
+      return { text: "", resume: "" };
+  }
+}
+
+/** One output stream's box: a head (name, size, Copy) and a body the view appends to. */
+export function createOutputStream(document, taskId, stream) {
+  const label = `${stream.name} stream`;
+  const body =
+    stream.type === "text"
+      ? h(document, "pre", { class: "output__text", tabindex: "0", "aria-label": label })
+      : h(document, "ol", { class: "output__items", tabindex: "0", "aria-label": label });
+  const size = h(document, "span", { class: "output__size" });
+  const copied = h(document, "span", { class: "output__copied", role: "status" });
+  const copy = h(document, "button", {
+    type: "button",
+    class: "button button--quiet output__copy",
+    "data-action": "copy-output",
+    "data-id": taskId,
+    "data-stream": stream.name,
+    "aria-label": `Copy the ${label}`,
+    text: "Copy",
+  });
+  const root = h(
+    document,
+    "section",
+    { class: "output__stream", "data-stream": stream.name, "data-type": stream.type },
+    h(document, "div", { class: "output__head" }, h(document, "h4", { class: "output__heading", text: stream.name }), size, copied, copy),
+    body,
+  );
+  return { root, body, size, copied, copy, source: null, painted: 0, follow: true };
+}
+
+/** The head of a stream's box: its size, whether it was cut, whether Copy worked. */
+export function updateOutputStreamHead(box, stream, copied) {
+  setText(box.size, `${formatStreamSize(stream.type, stream.length)}${stream.truncated ? " · truncated at the output limit" : ""}`);
+  setAttr(box.root, "data-truncated", String(stream.truncated));
+  setText(box.copied, copied ? (copied.ok ? "Copied" : "Couldn't copy") : "");
+}
+
+/** One JSON item of a stream, as text. */
+export function createOutputItem(document, item) {
+  return h(document, "li", { class: "output__item", text: formatValue(item, 4000) });
+}
+
+/** One log line of an open row: level and message, as text. */
+export function createOutputLogLine(document, entry) {
+  if (entry.level === "attempt") return h(document, "li", { class: "output__log output__log--attempt", text: entry.message });
+  return h(
+    document,
+    "li",
+    { class: "output__log", "data-level": entry.level },
+    entry.at ? h(document, "time", { class: "log__time", datetime: entry.at, text: formatClock(entry.at) }) : null,
+    entry.at ? " " : null,
+    h(document, "span", { class: "output__level", text: entry.level }),
+    " ",
+    h(document, "span", { class: "output__message", text: entry.message }),
+  );
+}
+
+/** The metadata as `dt`/`dd` pairs, values as compact JSON text. */
+export function metadataEntries(document, metadata) {
+  const entries = metadata && typeof metadata === "object" ? Object.entries(metadata) : [];
+  return entries.map(([key, value]) =>
+    h(document, "div", { class: "output__pair" }, h(document, "dt", { text: key }), h(document, "dd", { text: formatValue(value, 500) })),
+  );
 }
 
 /** One line of the updates log, as text: "started, attempt 2", "progress 40% step 2 of 5". */
@@ -304,10 +483,22 @@ export function createKindForm(doc, kind, fields, prefix) {
       controls[field.name] = built;
       return built.root;
     }),
+    (controls[TAGS_FIELD] = createField(doc, TAGS_INPUT, `${prefix}-tags`)).root,
     h(doc, "div", { class: "kind__actions" }, status, submit),
   );
   return { form, submit, status, formError, controls };
 }
+
+/** The optional tags input every kind form ends with; the controller parses its text. */
+const TAGS_INPUT = Object.freeze({
+  name: TAGS_FIELD,
+  label: "Tags",
+  description: "Optional, comma separated, e.g. user:42, report",
+  type: "string",
+  required: false,
+  nullable: false,
+  hasDefault: false,
+});
 
 function createField(doc, field, id) {
   const description = (field.description ?? "").trim().replace(/[.;:]$/, "");

@@ -9,19 +9,36 @@
  *
  * While a sign-in is needed the sign-in panel replaces the app. The API key is read from its
  * input only on submit, handed to the handler and cleared from the input at once.
+ *
+ * An open row's output is painted append-only: each stream's box remembers the stream object it
+ * painted and how much of it, and a frame adds only the text (a text-node append) or items that
+ * arrived since; a stream is painted afresh only when the store replaced it (a new attempt). A
+ * box follows the end of its stream while the reader is at the end, and stays put once they
+ * scroll up. Log lines are appended likewise and trimmed from the top.
  */
 
 import {
   CONNECTION_LABELS,
   createKindForm,
   createLogLine,
+  createOutputItem,
+  createOutputLogLine,
+  createOutputStream,
+  createTaskDetail,
   createTaskRow,
+  detailStatusView,
+  metadataEntries,
   taskView,
+  updateOutputStreamHead,
   updateTaskRow,
 } from "./templates.js";
-import { ACTIVE_STATES } from "./event-types.js";
+import { ACTIVE_STATES, FINAL_STATES } from "./event-types.js";
 import { FORM_FOCUS, matchesFilter } from "./store.js";
-import { h, setAttr, setFlag, setText, showText } from "./dom.js";
+import { appendText, h, setAttr, setFlag, setText, showText } from "./dom.js";
+
+/** How close to its end (px) a scrolled box counts as at the end, still following. */
+const FOLLOW_SLACK_PX = 24;
+const MAX_TAG_OPTIONS = 100;
 
 export function createView({ document: doc, window: win, readState, now = () => Date.now() }) {
   const $ = (id) => doc.getElementById(id);
@@ -36,6 +53,10 @@ export function createView({ document: doc, window: win, readState, now = () => 
     status: $("tasks-status"),
     empty: $("tasks-empty"),
     filter: $("filter"),
+    tagForm: $("tag-filter"),
+    tagInput: $("tag-filter-input"),
+    tagError: $("tag-filter-error"),
+    tagOptions: $("tag-options"),
     log: $("log"),
     app: $("app"),
     skipLink: $("skip-link"),
@@ -57,6 +78,7 @@ export function createView({ document: doc, window: win, readState, now = () => 
   let lastLogKey = 0;
   let kindTitles = new Map();
   let sessionFocusToken = 0;
+  let tagOptionsKey = "";
 
   function requestRender() {
     if (frame !== null) return;
@@ -82,6 +104,8 @@ export function createView({ document: doc, window: win, readState, now = () => 
       if (row && task && !painted.has(id)) paintRow(row, task, state, at);
     }
     if (dirty.size || aspects.has("order") || aspects.has("filter") || aspects.has("status")) renderSummary(state);
+    if (aspects.has("tag") || aspects.has("filter")) renderTag(state);
+    if (aspects.has("order")) renderTagOptions(state);
     if (aspects.has("connection")) renderConnection(state.connection);
     if (aspects.has("session")) renderSession(state.session);
   }
@@ -117,6 +141,7 @@ export function createView({ document: doc, window: win, readState, now = () => 
 
   function paintRow(row, task, state, at) {
     const cancelHadFocus = doc.activeElement === row.refs.cancel;
+    const detail = state.details.get(task.id);
     updateTaskRow(
       row,
       taskView(task, {
@@ -125,13 +150,138 @@ export function createView({ document: doc, window: win, readState, now = () => 
         kindTitle: kindTitles.get(task.kind),
         ui: state.taskUi.get(task.id),
         filter: state.filter,
+        tag: state.tag,
+        expanded: Boolean(detail),
       }),
     );
+    paintDetail(row, task, detail);
     // The task finished under a focused Cancel button: keep the keyboard user on this task.
     if (cancelHadFocus && row.refs.cancel.hidden) {
       row.root.tabIndex = -1;
       row.root.focus({ preventScroll: true });
     }
+  }
+
+  /** An open row's details: created when it opens, removed when it closes, else patched. */
+  function paintDetail(row, task, detail) {
+    let box = row.detail;
+    if (!detail) {
+      if (box) {
+        const hadFocus = box.root.contains(doc.activeElement);
+        box.root.remove();
+        row.detail = null;
+        if (hadFocus) row.refs.toggle.focus();
+      }
+      return;
+    }
+    if (!box) {
+      box = createTaskDetail(doc, task.id);
+      box.logsFollow = follower(box.refs.logs);
+      row.detail = box;
+      row.root.append(box.root);
+    }
+    const { refs } = box;
+    const status = detailStatusView(detail, task);
+    showText(refs.status, status.text);
+    setAttr(refs.status, "data-status", detail.status);
+    showText(refs.resume, status.resume);
+    if (status.resume) setAttr(refs.resume, "aria-label", `${status.resume}: ${row.view?.toggleLabel ?? "output"}`);
+    if (task.metadata !== box.metadata) {
+      box.metadata = task.metadata;
+      const pairs = metadataEntries(doc, task.metadata);
+      refs.metadata.replaceChildren(...pairs);
+      refs.metadata.hidden = pairs.length === 0;
+    }
+    paintStreams(box, task.id, detail);
+    paintOutputLogs(box, detail.output.logs);
+    const nothing = detail.output.streams.size === 0 && detail.output.logs.length === 0;
+    const empty = !nothing || detail.status === "loading" ? "" : FINAL_STATES.has(task.state) ? "This task wrote no output." : "No output yet.";
+    showText(refs.empty, empty);
+    setAttr(box.root, "aria-busy", String(detail.status === "loading"));
+  }
+
+  function paintStreams(box, taskId, detail) {
+    const streams = detail.output.streams;
+    for (const [name, stream] of box.streams) {
+      if (streams.get(name)?.type !== stream.type) {
+        stream.root.remove();
+        box.streams.delete(name);
+      }
+    }
+    for (const stream of streams.values()) {
+      let shown = box.streams.get(stream.name);
+      if (!shown) {
+        shown = createOutputStream(doc, taskId, stream);
+        shown.type = stream.type;
+        shown.following = follower(shown.body);
+        box.streams.set(stream.name, shown);
+        box.refs.streams.append(shown.root);
+      }
+      paintStream(shown, stream);
+      updateOutputStreamHead(shown, stream, detail.copied?.stream === stream.name ? detail.copied : null);
+    }
+  }
+
+  /** Appends what arrived since the last paint; paints afresh only a stream the store replaced. */
+  function paintStream(shown, stream) {
+    if (shown.source !== stream) {
+      shown.body.replaceChildren();
+      shown.source = stream;
+      shown.painted = 0;
+    }
+    let added = false;
+    if (stream.type === "text") {
+      if (stream.text.length > shown.painted) {
+        appendText(shown.body, stream.text.slice(shown.painted));
+        shown.painted = stream.text.length;
+        added = true;
+      }
+    } else if (stream.items.length > shown.painted) {
+      const fragment = doc.createDocumentFragment();
+      for (let i = shown.painted; i < stream.items.length; i += 1) fragment.append(createOutputItem(doc, stream.items[i]));
+      shown.body.append(fragment);
+      shown.painted = stream.items.length;
+      added = true;
+    }
+    if (added) shown.following.stick();
+  }
+
+  function paintOutputLogs(box, logs) {
+    const list = box.refs.logs;
+    let first = logs.length;
+    while (first > 0 && logs[first - 1].key > box.logKey) first -= 1;
+    if (first < logs.length) {
+      const fragment = doc.createDocumentFragment();
+      for (let i = first; i < logs.length; i += 1) fragment.append(createOutputLogLine(doc, logs[i]));
+      list.append(fragment);
+      box.logKey = logs[logs.length - 1].key;
+      box.logsFollow.stick();
+    }
+    while (list.children.length > logs.length) list.firstElementChild.remove();
+    box.refs.logsSection.hidden = logs.length === 0;
+  }
+
+  /**
+   * Keeps a scrolling box at its end while the reader is there: `stick()` after an append scrolls
+   * to the end unless they scrolled up (then it stays put until they come back down).
+   */
+  function follower(element) {
+    const state = { follow: true };
+    element.addEventListener(
+      "scroll",
+      () => {
+        state.follow = element.scrollHeight - element.scrollTop - element.clientHeight <= FOLLOW_SLACK_PX;
+      },
+      { passive: true },
+    );
+    return {
+      get follow() {
+        return state.follow;
+      },
+      stick() {
+        if (state.follow) element.scrollTop = element.scrollHeight;
+      },
+    };
   }
 
   /** Brings the list in line with state.order, creating rows for new ids; returns rows painted. */
@@ -168,7 +318,7 @@ export function createView({ document: doc, window: win, readState, now = () => 
     let visible = 0;
     for (const task of state.tasks.values()) {
       if (ACTIVE_STATES.has(task.state)) active += 1;
-      if (matchesFilter(state.filter, task)) visible += 1;
+      if (matchesFilter(state.filter, task, state.tag)) visible += 1;
     }
     const total = state.tasks.size;
     const title = active ? `(${active}) taskstream` : "taskstream";
@@ -177,11 +327,37 @@ export function createView({ document: doc, window: win, readState, now = () => 
     const { phase, message } = state.tasksStatus;
     showText(el.status, phase === "loading" ? "Loading tasks…" : phase === "syncing" ? "Resynchronising with the server…" : "");
     setAttr(el.tasks, "aria-busy", String(phase === "loading" || phase === "syncing"));
-    const emptyText =
-      phase !== "ready" || visible > 0 ? "" : total === 0 ? "No tasks yet. Start one with a form." : `No ${state.filter} tasks.`;
+    const what = state.filter === "all" ? "tasks" : `${state.filter} tasks`;
+    let emptyText = "";
+    if (phase === "ready" && visible === 0) {
+      if (state.tag) emptyText = `No ${what} tagged ${state.tag}.`;
+      else emptyText = total === 0 ? "No tasks yet. Start one with a form." : `No ${what}.`;
+    }
     showText(el.empty, emptyText);
     el.notice.hidden = phase !== "error";
     if (phase === "error") setText(el.noticeText, message);
+  }
+
+  /** The tag filter's input shows the tag in force, unless the person is typing in it. */
+  function renderTag(state) {
+    if (!el.tagInput) return;
+    if (doc.activeElement !== el.tagInput && el.tagInput.value !== state.tag) el.tagInput.value = state.tag;
+    showText(el.tagError, state.tagError);
+    setFlag(el.tagInput, "aria-invalid", Boolean(state.tagError));
+  }
+
+  /** The tags of the tasks listed, offered as the filter's suggestions. */
+  function renderTagOptions(state) {
+    if (!el.tagOptions) return;
+    const tags = new Set();
+    for (const task of state.tasks.values()) {
+      for (const tag of Array.isArray(task.tags) ? task.tags : []) if (tags.size < MAX_TAG_OPTIONS) tags.add(tag);
+    }
+    const sorted = [...tags].sort();
+    const key = sorted.join(",");
+    if (key === tagOptionsKey) return;
+    tagOptionsKey = key;
+    el.tagOptions.replaceChildren(...sorted.map((tag) => h(doc, "option", { value: tag })));
   }
 
   function renderConnection(connection) {
@@ -285,6 +461,10 @@ export function createView({ document: doc, window: win, readState, now = () => 
       if (!target) return;
       const action = target.dataset.action;
       if (action === "cancel") handlers.cancel?.(target.dataset.id);
+      else if (action === "toggle-output") handlers.toggleOutput?.(target.dataset.id);
+      else if (action === "resume-output") handlers.resumeOutput?.(target.dataset.id);
+      else if (action === "copy-output") handlers.copyOutput?.(target.dataset.id, target.dataset.stream);
+      else if (action === "filter-tag") handlers.filterTag?.(target.dataset.tag);
       else if (action === "retry-kinds") handlers.retryKinds?.();
       else if (action === "retry-tasks") handlers.retryTasks?.();
       else if (action === "clear-log") handlers.clearLog?.();
@@ -294,6 +474,17 @@ export function createView({ document: doc, window: win, readState, now = () => 
     el.filter.addEventListener("change", (event) => {
       if (event.target.name === "filter") handlers.filter?.(event.target.value);
     });
+    if (el.tagForm) {
+      el.tagForm.addEventListener("submit", (event) => {
+        event.preventDefault();
+        handlers.filterTag?.(el.tagInput.value);
+      });
+      el.tagInput.addEventListener("change", () => handlers.filterTag?.(el.tagInput.value));
+      // Emptied (the search field's clear button, or deleted): every task again, at once.
+      el.tagInput.addEventListener("input", () => {
+        if (el.tagInput.value === "") handlers.filterTag?.("");
+      });
+    }
   }
 
   return { requestRender, render, bind };

@@ -156,3 +156,34 @@ test("a refused key is a 401 ApiError carrying the server's reason", async () =>
     return true;
   });
 });
+
+test("tags: sent with a submission when given, asked of the list and of its stream", async () => {
+  const { fetch, calls } = recordingFetch(() => jsonResponse(202, makeTask()));
+  const api = createApi({ fetch });
+  await api.createTask("add", { x: 1, y: 2 }, { idempotencyKey: "k", tags: ["user:42", "report"] });
+  assert.deepEqual(JSON.parse(calls[0].init.body), { kind: "add", params: { x: 1, y: 2 }, tags: ["user:42", "report"] });
+  await api.createTask("add", { x: 1, y: 2 }, { tags: [] });
+  assert.deepEqual(JSON.parse(calls[1].init.body), { kind: "add", params: { x: 1, y: 2 } }, "no tags, no field");
+  assert.equal(api.eventsUrl("3-0", { tag: "user:42" }), "/api/events?last_event_id=3-0&tag=user%3A42");
+  assert.equal(api.eventsUrl(null, {}), "/api/events", "no types: the list's stream keeps its defaults");
+});
+
+test("listRecentTasks passes the tag on every page", async () => {
+  const { fetch, calls } = recordingFetch((url, init, n) =>
+    jsonResponse(200, n === 1 ? { items: [makeTask({ id: taskId(2) })], next_cursor: taskId(2), last_event_id: "9-0" } : { items: [makeTask({ id: taskId(1) })], next_cursor: null }),
+  );
+  const api = createApi({ fetch });
+  const { items } = await api.listRecentTasks({ pageSize: 1, tag: "a:b" });
+  assert.equal(items.length, 2);
+  assert.deepEqual(calls.map((call) => new URL(call.url, "http://x").searchParams.get("tag")), ["a:b", "a:b"]);
+});
+
+test("a task's output and its own stream's address", async () => {
+  const answer = { task_id: taskId(1), last_event_id: "5-0", streams: {} };
+  const { fetch, calls } = recordingFetch(() => jsonResponse(200, answer));
+  const api = createApi({ baseUrl: "https://api.example.test", fetch });
+  assert.deepEqual(await api.getOutput(taskId(1)), answer);
+  assert.equal(calls[0].url, `https://api.example.test/api/tasks/${taskId(1)}/output`);
+  assert.equal(api.taskEventsUrl(taskId(1), "5-0"), `https://api.example.test/api/tasks/${taskId(1)}/events?last_event_id=5-0`);
+  assert.equal(api.taskEventsUrl(taskId(1), null), `https://api.example.test/api/tasks/${taskId(1)}/events`);
+});

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { JSDOM } from "jsdom";
-import { h, setAttr, setFlag, setProp, setText, showText } from "../src/dom.js";
+import { appendText, h, setAttr, setFlag, setProp, setText, showText } from "../src/dom.js";
 
 const { document, MutationObserver } = new JSDOM("<!doctype html><body></body>").window;
 
@@ -53,4 +53,18 @@ test("setFlag sets an attribute to true while on and removes it when off", () =>
   assert.equal(element.hasAttribute("aria-invalid"), false);
   assert.equal(mutations((p) => setFlag(p, "aria-invalid", false)).count, 0, "nothing to remove");
   assert.equal(mutations((p) => setFlag(p, "aria-invalid", true), (p) => p.setAttribute("aria-invalid", "true")).count, 0);
+});
+
+test("appendText adds to the end: the last node grows while short, then a new one starts", () => {
+  const element = document.createElement("pre");
+  appendText(element, "abc");
+  appendText(element, "def");
+  assert.equal(element.childNodes.length, 1);
+  const first = element.firstChild;
+  appendText(element, "x".repeat(10), { nodeLimit: 12 });
+  assert.equal(element.childNodes.length, 2, "past the limit, a new node");
+  assert.equal(element.firstChild, first);
+  assert.equal(element.textContent, `abcdef${"x".repeat(10)}`);
+  appendText(element, "");
+  assert.equal(element.childNodes.length, 2, "nothing for nothing");
 });

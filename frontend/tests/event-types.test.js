@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ACTIVE_STATES, EVENT_TYPES, FINAL_STATES, RULES, compile, ruleFor } from "../src/event-types.js";
+import { ACTIVE_STATES, EVENT_TYPES, FINAL_STATES, OUTPUT_LOG_STATES, OUTPUT_LOG_TYPES, RULES, compile, ruleFor } from "../src/event-types.js";
 
 const onDisk = JSON.parse(readFileSync(new URL("../../backend/taskstream/events/types.json", import.meta.url), "utf8"));
 
@@ -66,4 +66,31 @@ test("a row's flags: no follows means first, final only when said", () => {
   assert.equal(rule({}).first, false);
   assert.equal(rule({}).final, false);
   assert.equal(rule({}, { final: true }).final, true);
+});
+
+test("extend adds an output chunk to the summary; a field some row extends is a map, cleared to {}", () => {
+  const rules = compile({
+    types: {
+      out: { state: "s", follows: ["s"], final: false, output_log: true, sets: { output: { extend: "output" } } },
+      again: { state: "s", follows: ["s"], final: false, sets: { output: null, metadata: null } },
+    },
+  });
+  const [[, extend]] = rules.get("out").writes;
+  const chunk = { stream: "output", offset: 3, text: "dé🌍" };
+  assert.deepEqual(extend({ output: { type: "text", length: 3, truncated: false } }, { output: chunk }), {
+    output: { type: "text", length: 6, truncated: false },
+  });
+  assert.equal(rules.get("out").chunk, "output");
+  assert.equal(rules.get("out").outputLog, true);
+  const writes = Object.fromEntries(rules.get("again").writes);
+  assert.deepEqual(writes.output(), {}, "a map clears to {}");
+  assert.equal(writes.metadata(), null, "any other field to null");
+  assert.deepEqual([...rules.get("again").clears], ["output"]);
+  assert.throws(() => compile({ types: { e: { state: "s", follows: [], sets: { output: { extend: 3 } } } } }), /not a field write/);
+});
+
+test("output and log lines come on the output log, which running keeps", () => {
+  assert.deepEqual([...OUTPUT_LOG_TYPES].sort(), ["log", "output"]);
+  assert.deepEqual([...OUTPUT_LOG_STATES], ["running"]);
+  assert.ok(RULES.get("started").clears.has("output"), "a new attempt starts its output afresh");
 });

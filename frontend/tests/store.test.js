@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyEventToTask, createStore } from "../src/store.js";
+import { applyEventToTask, createStore, matchesFilter } from "../src/store.js";
 import { makeEvent, makeTask, taskId } from "./helpers.js";
 
 const ids = (store) => store.state.order;
@@ -84,11 +84,24 @@ test("after a failed fetch a later event for the task may ask again", () => {
 
 test("a seq gap on a known task applies the event and asks for a fresh copy", () => {
   const store = createStore();
+  const task = makeTask({ state: "queued", seq: 1 });
+  store.upsertTask(task);
+  const outcome = store.applyEvent(makeEvent(task.id, 3, "started"));
+  assert.deepEqual(outcome, { status: "applied", fetch: task.id });
+  assert.equal(store.state.tasks.get(task.id).state, "running");
+});
+
+test("a gap between events of a running task is the output log's: no fetch until it ends", () => {
+  const store = createStore();
   const task = makeTask({ state: "running", seq: 2 });
   store.upsertTask(task);
+  // seq 3 and 4 were output chunks and log lines, which the list's stream does not carry.
   const outcome = store.applyEvent(makeEvent(task.id, 5, "progress", { progress: { percent: 60 } }));
-  assert.deepEqual(outcome, { status: "applied", fetch: task.id });
+  assert.deepEqual(outcome, { status: "applied" });
   assert.equal(store.state.tasks.get(task.id).progress.percent, 60);
+  assert.deepEqual(store.applyEvent(makeEvent(task.id, 9, "metadata", { metadata: { words: 3 } })), { status: "applied" });
+  // The final event, after more of them: one fresh copy brings the whole output summary.
+  assert.deepEqual(store.applyEvent(makeEvent(task.id, 12, "succeeded", { result: 1 })), { status: "applied", fetch: task.id });
 });
 
 test("after a gap, an event the task's stale state does not allow waits for the fresh copy", () => {
@@ -360,4 +373,167 @@ test("session state: a focus target bumps the focus token once per request", () 
   store.setSession({ error: "Enter your API key.", focus: "key" });
   assert.equal(store.state.session.focusToken, 2);
   assert.ok(store.flush().aspects.has("session"));
+});
+
+// Tags, metadata, output: fields of the task, folded from the table; an open row's output.
+
+const chunkEvent = (id, seq, offset, text) => makeEvent(id, seq, "output", { output: { stream: "output", offset, text } });
+
+function runningTask(store, overrides = {}) {
+  const task = makeTask({ state: "running", seq: 2, attempts: 1, ...overrides });
+  store.upsertTask(task);
+  return task;
+}
+
+test("a task's tags, metadata and output summary come from REST and default to none", () => {
+  const store = createStore();
+  store.upsertTask(makeTask({ id: taskId(1), tags: ["user:42", "report"], metadata: { stage: "x" }, output: { output: { type: "text", length: 3, truncated: false } } }));
+  store.upsertTask(makeTask({ id: taskId(2) }));
+  const [tagged, plain] = [store.state.tasks.get(taskId(1)), store.state.tasks.get(taskId(2))];
+  assert.deepEqual(tagged.tags, ["user:42", "report"]);
+  assert.deepEqual(tagged.metadata, { stage: "x" });
+  assert.equal(tagged.output.output.length, 3);
+  assert.deepEqual([plain.tags, plain.metadata, plain.output], [[], null, {}]);
+});
+
+test("queued copies the tags; output extends the summary; metadata replaces the metadata", () => {
+  const store = createStore();
+  const id = taskId(1);
+  store.applyEvent(makeEvent(id, 1, "queued", { tags: ["a", "b"] }));
+  store.applyEvent(makeEvent(id, 2, "started"));
+  store.applyEvent(chunkEvent(id, 3, 0, "Héllo 🌍"));
+  store.applyEvent(makeEvent(id, 4, "metadata", { metadata: { stage: "writing", words: 1 } }));
+  store.applyEvent(makeEvent(id, 5, "log", { log: { level: "info", message: "half way" } }));
+  store.applyEvent(makeEvent(id, 6, "metadata", { metadata: { stage: "done" } }));
+  const task = store.state.tasks.get(id);
+  assert.deepEqual(task.tags, ["a", "b"]);
+  assert.deepEqual(task.output, { output: { type: "text", length: 7, truncated: false } });
+  assert.deepEqual(task.metadata, { stage: "done" }, "the whole object, replaced");
+  assert.equal(task.state, "running");
+  assert.equal(task.seq, 6);
+});
+
+test("a new attempt's started clears the metadata and the output summary", () => {
+  const store = createStore();
+  const task = runningTask(store, { metadata: { stage: "one" }, output: { output: { type: "text", length: 9, truncated: false } } });
+  store.applyEvent(makeEvent(task.id, 3, "retrying", { retry_at: "2025-11-25T14:00:09Z", error: { type: "E", message: "boom" } }));
+  store.applyEvent(makeEvent(task.id, 4, "started", { attempt: 2 }));
+  const after = store.state.tasks.get(task.id);
+  assert.equal(after.metadata, null);
+  assert.deepEqual(after.output, {});
+});
+
+test("output chunks, log lines and metadata stay out of the updates log; lifecycle events do not", () => {
+  const store = createStore();
+  const task = runningTask(store);
+  store.applyEvent(chunkEvent(task.id, 3, 0, "hi"));
+  store.applyEvent(makeEvent(task.id, 4, "log", { log: { level: "info", message: "x" } }));
+  store.applyEvent(makeEvent(task.id, 5, "metadata", { metadata: { a: 1 } }));
+  store.applyEvent(makeEvent(task.id, 6, "progress", { progress: { percent: 5 } }));
+  assert.deepEqual(
+    store.state.log.map((entry) => entry.type),
+    ["progress"],
+  );
+});
+
+test("an open row: opened empty and loading, fed by its output answer, closed and forgotten", () => {
+  const store = createStore();
+  const task = runningTask(store);
+  store.flush();
+  store.openDetail(task.id);
+  assert.equal(store.state.details.get(task.id).status, "loading");
+  assert.deepEqual([...store.flush().dirty], [task.id], "the row repaints");
+  store.loadDetailOutput(task.id, { task_id: task.id, last_event_id: "1764079200000-4", streams: { output: { type: "text", length: 5, truncated: false, text: "hello" } } });
+  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "hello");
+  store.loadDetailOutput(task.id, { task_id: "someone else", last_event_id: "9-9", streams: {} });
+  assert.equal(store.state.details.get(task.id).output.streams.size, 1, "another task's answer is not taken");
+  store.setDetail(task.id, { status: "live", connection: "live" });
+  assert.equal(store.state.details.get(task.id).status, "live");
+  store.closeDetail(task.id);
+  assert.equal(store.state.details.has(task.id), false);
+  store.openDetail(taskId(999));
+  assert.equal(store.state.details.has(taskId(999)), false, "no row for an unknown task");
+});
+
+test("an open row takes chunks by offset, log lines once by id, and reports a gap", () => {
+  const store = createStore({ maxOutputLogs: 3 });
+  const task = runningTask(store);
+  store.openDetail(task.id);
+  store.loadDetailOutput(task.id, { last_event_id: "1764079200000-2", streams: {} });
+  const apply = (event) => store.applyDetailEvent(task.id, event);
+  assert.equal(apply(chunkEvent(task.id, 3, 0, "Hello ")), "applied");
+  assert.equal(apply(makeEvent(task.id, 4, "log", { log: { level: "warning", message: "careful" } })), "applied");
+  assert.equal(apply(chunkEvent(task.id, 5, 6, "wörld")), "applied");
+  // The browser's reconnect replays nothing, but a second delivery must still show nothing twice.
+  assert.equal(apply(chunkEvent(task.id, 5, 6, "wörld")), "repeat");
+  assert.equal(apply(makeEvent(task.id, 4, "log", { log: { level: "warning", message: "careful" } })), "repeat");
+  const output = store.state.details.get(task.id).output;
+  assert.equal(output.streams.get("output").text, "Hello wörld");
+  assert.deepEqual(output.logs.map((line) => [line.level, line.message]), [["warning", "careful"]]);
+  assert.equal(output.lastEventId, "1764079200000-5");
+  assert.equal(apply(chunkEvent(task.id, 8, 40, "later")), "gap");
+  assert.equal(output.lastEventId, "1764079200000-5", "a gap does not move the row on");
+  for (let seq = 9; seq < 14; seq += 1) apply(makeEvent(task.id, seq, "log", { log: { level: "info", message: `l${seq}` } }));
+  assert.deepEqual(output.logs.map((line) => line.message), ["l11", "l12", "l13"], "bounded");
+  assert.equal(store.applyDetailEvent(taskId(999), chunkEvent(taskId(999), 1, 0, "x")), "ignored", "no row open");
+});
+
+test("a new attempt's started empties the open row's streams; its chunks start again at 0", () => {
+  const store = createStore();
+  const task = runningTask(store);
+  store.openDetail(task.id);
+  const apply = (event) => store.applyDetailEvent(task.id, event);
+  apply(chunkEvent(task.id, 3, 0, "first try"));
+  apply(makeEvent(task.id, 4, "retrying", { retry_at: "2025-11-25T14:00:09Z" }));
+  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "first try", "kept while it waits");
+  assert.equal(apply(makeEvent(task.id, 5, "started", { attempt: 2 })), "applied");
+  assert.equal(store.state.details.get(task.id).output.streams.size, 0);
+  assert.equal(apply(chunkEvent(task.id, 6, 0, "second")), "applied");
+  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "second");
+  assert.equal(apply(makeEvent(task.id, 5, "started", { attempt: 2 })), "repeat", "a started seen already clears nothing");
+  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "second");
+});
+
+test("an open row is complete once the task is final and its output reaches the final event", () => {
+  const store = createStore();
+  const task = runningTask(store);
+  store.openDetail(task.id);
+  store.loadDetailOutput(task.id, { last_event_id: "1764079200000-3", streams: {} });
+  assert.equal(store.detailComplete(task.id), false, "still running");
+  store.applyEvent(makeEvent(task.id, 5, "succeeded", { result: 1 })); // the list's stream got there first
+  assert.equal(store.detailComplete(task.id), false, "the row's own stream has seq 4 and 5 to bring");
+  store.applyDetailEvent(task.id, chunkEvent(task.id, 4, 0, "end"));
+  store.applyDetailEvent(task.id, makeEvent(task.id, 5, "succeeded", { result: 1 }));
+  assert.equal(store.detailComplete(task.id), true);
+});
+
+test("a removed task takes its open row along; a reset forgets every row", () => {
+  const store = createStore();
+  const task = runningTask(store);
+  store.openDetail(task.id);
+  store.beginResync();
+  store.loadSnapshot([]);
+  assert.equal(store.state.details.has(task.id), false);
+  const again = runningTask(store);
+  store.openDetail(again.id);
+  store.reset();
+  assert.equal(store.state.details.size, 0);
+});
+
+test("the tag filter keeps only tagged tasks in view, and survives a reset", () => {
+  const store = createStore();
+  const tagged = makeTask({ tags: ["user:42"] });
+  const plain = makeTask();
+  store.loadSnapshot([tagged, plain]);
+  store.flush();
+  store.setTag("user:42");
+  const marks = store.flush();
+  assert.ok(marks.aspects.has("filter") && marks.aspects.has("tag"));
+  assert.equal(matchesFilter("all", store.state.tasks.get(tagged.id), "user:42"), true);
+  assert.equal(matchesFilter("all", store.state.tasks.get(plain.id), "user:42"), false);
+  assert.equal(matchesFilter("all", { state: "queued", tags: null }, "x"), false);
+  store.reset();
+  assert.equal(store.state.tag, "user:42");
+  store.setTagError("bad");
+  assert.equal(store.state.tagError, "bad");
 });

@@ -221,3 +221,22 @@ test("each give-up is reported, so a lost session can be noticed; the browser's 
   FakeEventSource.last.fail(2);
   assert.equal(giveUps, 2);
 });
+
+test("with onSnapshot, a snapshot event is handed over and moves the resume point", () => {
+  const snapshots = [];
+  const timers = fakeTimers();
+  const stream = createStream({ url, EventSource: FakeEventSource, onEvent: () => {}, onReset: () => {}, onSnapshot: (data) => snapshots.push(data), timers });
+  stream.start("1-0");
+  const source = FakeEventSource.last;
+  assert.ok(source.listeners.has("snapshot"));
+  source.emit("snapshot", { task: { id: "t" }, output: { streams: {} } }, "40-0");
+  assert.deepEqual(snapshots, [{ task: { id: "t" }, output: { streams: {} } }]);
+  assert.equal(stream.lastEventId, "40-0");
+});
+
+test("without onSnapshot the list's stream does not listen for snapshots", () => {
+  const { stream } = setup();
+  stream.start();
+  assert.equal(FakeEventSource.last.listeners.has("snapshot"), false);
+  for (const type of ["output", "log", "metadata"]) assert.ok(EVENT_TYPES.includes(type), `the table's ${type} row is read`);
+});

@@ -5,10 +5,15 @@ import {
   constraintHint,
   createKindForm,
   createLogLine,
+  createOutputLogLine,
+  createOutputStream,
   createTaskRow,
   escape,
   logText,
+  metadataEntries,
+  outputSummary,
   taskView,
+  updateOutputStreamHead,
   updateTaskRow,
 } from "../src/templates.js";
 import { fieldsFromSchema } from "../src/schema-form.js";
@@ -206,4 +211,38 @@ test("hints join a description and bounds once, and leave out huge bounds", () =
     "",
   );
   assert.equal(constraintHint({ type: "integer", minimum: 1, maximum: 60 }), "Whole number, 1 to 60");
+});
+
+test("a finished task's row names its output streams and sizes; a running one does not yet", () => {
+  const output = { output: { type: "text", length: 1234, truncated: true }, rows: { type: "json", length: 1, truncated: false } };
+  const done = taskView(makeTask({ state: "succeeded", seq: 9, output }));
+  assert.match(done.meta, /Output: output 1,234 characters \(truncated\), rows 1 item/);
+  assert.doesNotMatch(taskView(makeTask({ state: "running", seq: 9, output })).meta, /Output/, "the list's stream carries no chunks: it would be stale");
+  assert.equal(outputSummary({}), "");
+});
+
+test("every kind form ends with an optional, labelled tags input", () => {
+  const kind = { name: "add", title: "Add", params_schema: { properties: { x: { type: "number" } } } };
+  const built = createKindForm(document, kind, fieldsFromSchema(kind.params_schema), "k9");
+  document.body.replaceChildren(built.form);
+  const input = built.form.querySelector("input[name=__tags]");
+  assert.ok(input);
+  assert.equal(input.required, false);
+  assert.equal(document.querySelector(`label[for="${input.id}"]`).textContent, "Tags");
+  assert.match(document.getElementById(input.getAttribute("aria-describedby").split(" ")[0]).textContent, /comma separated/);
+  assert.equal(built.controls.__tags.control, input);
+});
+
+test("an open row's log line and metadata are text; a stream box's head tells its size", () => {
+  const line = createOutputLogLine(document, { key: 1, level: "warning", message: "<b>hot</b>", at: "2025-11-25T14:00:00Z" });
+  assert.equal(line.dataset.level, "warning");
+  assert.equal(line.querySelector("b"), null);
+  assert.match(line.textContent, /warning <b>hot<\/b>$/);
+  const pairs = metadataEntries(document, { stage: "done", words: 300, nested: { a: [1] } });
+  assert.deepEqual(pairs.map((pair) => pair.textContent), ["stagedone", "words300", 'nested{"a":[1]}']);
+  const box = createOutputStream(document, "t", { name: "rows", type: "json" });
+  assert.equal(box.body.tagName, "OL");
+  updateOutputStreamHead(box, { type: "json", length: 2, truncated: true }, { ok: false });
+  assert.equal(box.size.textContent, "2 items · truncated at the output limit");
+  assert.equal(box.copied.textContent, "Couldn't copy");
 });

@@ -118,7 +118,7 @@ test("forms come from the kinds; submit hands raw values over; errors show on fi
   form.querySelector("input[name=x]").value = "12";
   form.querySelector("input[name=on]").checked = true;
   form.dispatchEvent(new document.defaultView.Event("submit", { bubbles: true, cancelable: true }));
-  assert.deepEqual(submitted, [["add", { x: "12", on: true }]]);
+  assert.deepEqual(submitted, [["add", { x: "12", on: true, __tags: "" }]]);
 
   store.setForm("add", { errors: { x: "Must be at most 10." }, focus: "x" });
   frame();
@@ -297,4 +297,229 @@ test("a reset removes every row and log line, and later lines still appear", () 
   frame();
   assert.deepEqual(rowIds(document), [taskId(2)]);
   assert.match(document.getElementById("log").textContent, /after/);
+});
+
+// Open rows: output appended in place, logs, metadata; tags and the tag filter.
+
+function openRow(store, frame, task = makeTask({ id: taskId(1), state: "running", seq: 2 })) {
+  store.loadSnapshot([task]);
+  store.openDetail(task.id);
+  store.loadDetailOutput(task.id, { task_id: task.id, last_event_id: "1764079200000-2", streams: {} });
+  store.setDetail(task.id, { status: "live", connection: "live" });
+  frame();
+  return task;
+}
+
+const chunk = (id, seq, offset, text, stream = "output") =>
+  makeEvent(id, seq, "output", { id: `1764079200000-${seq}`, output: { stream, offset, text } });
+
+test("the row's toggle is a button with aria-expanded that opens and closes its output", () => {
+  const { document, store, view, frame } = setup();
+  const toggled = [];
+  view.bind({ toggleOutput: (id) => toggled.push(id) });
+  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
+  store.loadSnapshot([task]);
+  frame();
+  const row = document.querySelector(`li[data-id="${task.id}"]`);
+  const toggle = row.querySelector("button[data-action=toggle-output]");
+  assert.equal(toggle.getAttribute("aria-expanded"), "false");
+  assert.match(toggle.getAttribute("aria-label"), /^Output of add \(…[0-9a-f]{6}\)$/);
+  toggle.click(); // a button: Enter and Space click it too
+  assert.deepEqual(toggled, [task.id]);
+  store.openDetail(task.id);
+  frame();
+  assert.equal(toggle.getAttribute("aria-expanded"), "true");
+  const region = document.getElementById(toggle.getAttribute("aria-controls"));
+  assert.ok(region && row.contains(region));
+  assert.equal(region.textContent.includes("Loading output…"), true);
+  store.closeDetail(task.id);
+  frame();
+  assert.equal(toggle.getAttribute("aria-expanded"), "false");
+  assert.equal(document.getElementById(toggle.getAttribute("aria-controls")), null);
+});
+
+test("output text is appended, never repainted: earlier text nodes stay as they are", () => {
+  const { document, store, frame } = setup();
+  const task = openRow(store, frame);
+  const apply = (event) => {
+    store.applyEvent(event);
+    store.applyDetailEvent(task.id, event);
+  };
+  apply(chunk(task.id, 3, 0, "Hello "));
+  frame();
+  const pre = document.querySelector(`li[data-id="${task.id}"] .output__text`);
+  assert.equal(pre.textContent, "Hello ");
+  const first = pre.firstChild;
+
+  const observer = new document.defaultView.MutationObserver(() => {});
+  observer.observe(document.getElementById("tasks"), { subtree: true, childList: true, characterData: true, characterDataOldValue: true });
+  apply(chunk(task.id, 4, 6, "wörld 🌍"));
+  apply(chunk(task.id, 5, 13, "!"));
+  apply(chunk(task.id, 5, 13, "!")); // a repeat shows nothing twice
+  frame();
+  const mutations = observer.takeRecords().filter((m) => pre.contains(m.target) || m.target === pre);
+  assert.equal(pre.textContent, "Hello wörld 🌍!");
+  assert.equal(pre.firstChild, first, "the same text node");
+  for (const m of mutations) {
+    if (m.type === "characterData") assert.ok(m.target.data.startsWith(m.oldValue), "text only grows at its end");
+    else assert.equal(m.removedNodes.length, 0, "nothing removed");
+  }
+  assert.match(document.querySelector(".output__size").textContent, /^14 characters$/);
+});
+
+test("a long answer is a few bounded text nodes, not one per chunk", () => {
+  const { document, store, frame } = setup();
+  const task = openRow(store, frame);
+  let offset = 0;
+  for (let seq = 3; seq < 403; seq += 1) {
+    const word = "word ";
+    store.applyDetailEvent(task.id, chunk(task.id, seq, offset, word));
+    offset += word.length;
+    if (seq % 7 === 0) frame();
+  }
+  frame();
+  const pre = document.querySelector(".output__text");
+  assert.equal(pre.textContent, "word ".repeat(400));
+  assert.equal(pre.childNodes.length, 1, "2000 characters fit one node");
+});
+
+test("a new attempt paints its stream afresh; JSON items are appended as list items", () => {
+  const { document, store, frame } = setup();
+  const task = openRow(store, frame);
+  store.applyDetailEvent(task.id, chunk(task.id, 3, 0, "first try"));
+  store.applyDetailEvent(task.id, makeEvent(task.id, 4, "output", { id: "1764079200000-4", output: { stream: "rows", offset: 0, items: [1, { a: "<b>x</b>" }] } }));
+  frame();
+  const rows = document.querySelector('.output__stream[data-stream="rows"] .output__items');
+  assert.deepEqual([...rows.children].map((li) => li.textContent), ["1", '{"a":"<b>x</b>"}']);
+  assert.equal(rows.querySelector("b"), null, "items are text");
+  store.applyDetailEvent(task.id, makeEvent(task.id, 5, "started", { id: "1764079200000-5", attempt: 2 }));
+  store.applyDetailEvent(task.id, chunk(task.id, 6, 0, "second"));
+  frame();
+  assert.equal(document.querySelector(".output__text").textContent, "second");
+  assert.equal(document.querySelector('.output__stream[data-stream="rows"]'), null);
+  assert.match(document.querySelector(".output__logs").textContent, /Attempt 2/);
+});
+
+test("the output follows its end unless the reader scrolled up", () => {
+  const { document, store, frame } = setup();
+  const task = openRow(store, frame);
+  store.applyDetailEvent(task.id, chunk(task.id, 3, 0, "a"));
+  frame();
+  const pre = document.querySelector(".output__text");
+  let height = 500;
+  Object.defineProperty(pre, "scrollHeight", { get: () => height });
+  Object.defineProperty(pre, "clientHeight", { get: () => 100 });
+  let top = 0;
+  Object.defineProperty(pre, "scrollTop", { get: () => top, set: (value) => (top = value) });
+  store.applyDetailEvent(task.id, chunk(task.id, 4, 1, "b"));
+  frame();
+  assert.equal(top, 500, "at the end, it follows");
+  top = 100; // the reader scrolls up
+  pre.dispatchEvent(new document.defaultView.Event("scroll"));
+  height = 600;
+  store.applyDetailEvent(task.id, chunk(task.id, 5, 2, "c"));
+  frame();
+  assert.equal(top, 100, "left where the reader is");
+  top = 500; // back down to the end
+  pre.dispatchEvent(new document.defaultView.Event("scroll"));
+  height = 700;
+  store.applyDetailEvent(task.id, chunk(task.id, 6, 3, "d"));
+  frame();
+  assert.equal(top, 700);
+});
+
+test("log lines show level and message as text, bounded like the store; metadata as a key/value list", () => {
+  const { document, store, frame } = setup();
+  const task = openRow(store, frame);
+  store.applyEvent(makeEvent(task.id, 3, "metadata", { metadata: { stage: "writing", words: 12 } }));
+  for (let seq = 4; seq < 8; seq += 1) {
+    store.applyDetailEvent(task.id, makeEvent(task.id, seq, "log", { id: `1764079200000-${seq}`, log: { level: seq === 5 ? "error" : "info", message: `<i>line ${seq}</i>` } }));
+  }
+  frame();
+  const lines = [...document.querySelectorAll(".output__logs > li")];
+  assert.equal(lines.length, 4);
+  assert.equal(lines[1].dataset.level, "error");
+  assert.match(lines[1].textContent, /error <i>line 5<\/i>/);
+  assert.equal(document.querySelector(".output__logs i"), null);
+  const pairs = [...document.querySelectorAll(".output__metadata .output__pair")].map((pair) => pair.textContent);
+  assert.deepEqual(pairs, ["stagewriting", "words12"]);
+  store.applyEvent(makeEvent(task.id, 8, "metadata", { metadata: { stage: "done" } }));
+  frame();
+  assert.deepEqual([...document.querySelectorAll(".output__metadata dt")].map((dt) => dt.textContent), ["stage"]);
+});
+
+test("a paused row offers Resume; copy buttons name their stream and say when they copied", () => {
+  const { document, store, view, frame } = setup();
+  const calls = [];
+  view.bind({ resumeOutput: (id) => calls.push(["resume", id]), copyOutput: (id, name) => calls.push(["copy", id, name]) });
+  const task = openRow(store, frame);
+  store.applyDetailEvent(task.id, chunk(task.id, 3, 0, "text"));
+  store.setDetail(task.id, { status: "paused", message: "Live output paused: at most 5 rows follow live output at once." });
+  frame();
+  const resume = document.querySelector("button[data-action=resume-output]");
+  assert.equal(resume.hidden, false);
+  assert.equal(resume.textContent, "Resume");
+  resume.click();
+  const copy = document.querySelector("button[data-action=copy-output]");
+  assert.equal(copy.getAttribute("aria-label"), "Copy the output stream");
+  copy.click();
+  assert.deepEqual(calls, [["resume", task.id], ["copy", task.id, "output"]]);
+  store.setDetail(task.id, { copied: { stream: "output", ok: true } });
+  frame();
+  assert.equal(document.querySelector(".output__copied").textContent, "Copied");
+});
+
+test("tags show on each row and filter the list when pressed; the filter form hands its text over", () => {
+  const { document, store, view, frame } = setup();
+  const tags = [];
+  view.bind({ filterTag: (tag) => tags.push(tag) });
+  store.loadSnapshot([makeTask({ id: taskId(1), tags: ["user:42", "<b>r</b>"] }), makeTask({ id: taskId(2) })]);
+  frame();
+  const chips = [...document.querySelectorAll(`li[data-id="${taskId(1)}"] .task__tags button`)];
+  assert.deepEqual(chips.map((chip) => chip.textContent), ["user:42", "<b>r</b>"]);
+  assert.equal(document.querySelector(`li[data-id="${taskId(2)}"] .task__tags`).hidden, true);
+  chips[0].click();
+  const input = document.getElementById("tag-filter-input");
+  input.value = "report";
+  document.getElementById("tag-filter").dispatchEvent(new document.defaultView.Event("submit", { bubbles: true, cancelable: true }));
+  input.value = "";
+  input.dispatchEvent(new document.defaultView.Event("input", { bubbles: true }));
+  assert.deepEqual(tags, ["user:42", "report", ""]);
+  assert.deepEqual([...document.querySelectorAll("#tag-options option")].map((o) => o.value), ["<b>r</b>", "user:42"]);
+
+  store.setTag("user:42");
+  frame();
+  assert.equal(input.value, "user:42");
+  assert.equal(document.querySelector(`li[data-id="${taskId(2)}"]`).hidden, true);
+  store.setTagError("bad tag");
+  frame();
+  assert.equal(document.getElementById("tag-filter-error").textContent, "bad tag");
+  assert.equal(input.getAttribute("aria-invalid"), "true");
+  store.setTag("nothing");
+  frame();
+  assert.equal(document.getElementById("tasks-empty").textContent, "No tasks tagged nothing.");
+});
+
+test("many output events between frames repaint one row, not the list", () => {
+  const { document, store, frame } = setup();
+  const tasks = Array.from({ length: 100 }, (_, n) => makeTask({ id: taskId(n + 1), state: "running", seq: 2 }));
+  store.loadSnapshot(tasks);
+  const open = tasks[50];
+  store.openDetail(open.id);
+  frame();
+  const observer = new document.defaultView.MutationObserver(() => {});
+  observer.observe(document.getElementById("tasks"), { subtree: true, childList: true, characterData: true, attributes: true });
+  let offset = 0;
+  for (let seq = 3; seq < 23; seq += 1) {
+    const event = chunk(open.id, seq, offset, "tok ");
+    store.applyEvent(event);
+    store.applyDetailEvent(open.id, event);
+    offset += 4;
+  }
+  frame();
+  const row = document.querySelector(`li[data-id="${open.id}"]`);
+  const touched = observer.takeRecords();
+  assert.ok(touched.length > 0);
+  assert.ok(touched.every((m) => row.contains(m.target)), "only the open row changed");
+  assert.equal(row.querySelector(".output__text").textContent, "tok ".repeat(20));
 });

@@ -24,6 +24,10 @@ class Keys:
         """The content of one of the task's output streams (the scripts name it the same way)."""
         return f"{self.prefix}task:{task_id}:output:{stream}"
 
+    def task_logs(self, task_id: str) -> str:
+        """The task's last log lines, a list (the scripts name it the same way)."""
+        return f"{self.prefix}task:{task_id}:logs"
+
     @property
     def output_events(self) -> str:
         """The output log: the global log of the events that a task may write many of (output,

@@ -21,6 +21,7 @@ __all__ = [
     "EventDraft",
     "EventType",
     "LogLine",
+    "LoggedLine",
     "OutputChunk",
     "OutputStream",
     "Progress",
@@ -95,6 +96,14 @@ class StreamContent(OutputStream):
     items: list[JsonValue] | None = Field(None, description="What a JSON stream holds.")
 
 
+class LoggedLine(BaseModel):
+    """A log line as the task keeps it."""
+
+    at: datetime
+    level: Literal["debug", "info", "warning", "error"]
+    message: str
+
+
 class TaskOutput(BaseModel):
     """A task's output so far: open its event stream from `last_event_id` for the rest. (Sent
     without nulls: a stream has `text` or `items`, as its type says.)"""
@@ -102,6 +111,11 @@ class TaskOutput(BaseModel):
     task_id: str
     last_event_id: str = Field(description="The id of the last event this output includes.")
     streams: dict[str, StreamContent] = Field(default_factory=dict)
+    logs: list[LoggedLine] = Field(
+        default_factory=list,
+        description="The task's last log lines (at most LOG_MAX_LINES), oldest first; `logs` of "
+        "the task counts them all.",
+    )
 
 
 class LogLine(BaseModel):
@@ -201,6 +215,7 @@ class Task(BaseModel):
         default_factory=dict,
         description="The latest attempt's output streams (their content: `/output`).",
     )
+    logs: int = Field(0, description="Log lines written, by every attempt (the last: `/output`).")
 
     @field_validator("tags", mode="before")
     @classmethod

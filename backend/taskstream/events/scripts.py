@@ -45,6 +45,7 @@ class LogCall(ScriptCall):
     maxlen: int  # of `log`
     task_maxlen: int
     ttl: int  # seconds to keep the task after this event
+    list_max: int  # entries a list part keeps (a task's log lines)
     prefix: str
 
 
@@ -127,6 +128,11 @@ local function append_event(state, owner, seq, attempts, tags)
     elseif mark == '>' then  -- appended to a part's key of its own: `output:<stream>`
       local part = task .. ':' .. string.sub(name, 2)
       redis.call('APPEND', part, value)
+      redis.call('EXPIRE', part, ttl)
+    elseif mark == '<' then  -- pushed onto a list part of its own, which keeps its last ones
+      local part = task .. ':' .. string.sub(name, 2)
+      redis.call('RPUSH', part, value)
+      redis.call('LTRIM', part, -list_max, -1)
       redis.call('EXPIRE', part, ttl)
     elseif mark == '*' then  -- a map cleared: its `<map>.<name>` fields and their keys
       local map = string.sub(name, 2)
@@ -226,9 +232,9 @@ local id, seq, attempt = append_event(state, h[11] or '', h[10], h[2], h[12])
 return {1, id, seq, attempt, h[5] or '{}', h[6] or '0'}
 """
 
-# The task's hash and the content of each of its output streams, read in one step, so that the
-# content is exactly what its `last_event_id` includes. Returns {hash as a flat list,
-# {stream, content, stream, content...}}.
+# The task's hash, the content of each of its output streams and its last log lines, read in one
+# step, so that they are exactly what its `last_event_id` includes. Returns {hash as a flat
+# list, {stream, content, stream, content...}, {log line JSON...}}.
 READ_OUTPUT = """
 local h = redis.call('HGETALL', task)
 local parts = {}
@@ -239,7 +245,7 @@ for i = 1, #h, 2 do
     parts[#parts + 1] = redis.call('GET', task .. ':output:' .. stream) or ''
   end
 end
-return {h, parts}
+return {h, parts, redis.call('LRANGE', task .. ':logs', 0, -1)}
 """
 
 # Asks a running task to stop; returns its state ("" if unknown).
@@ -299,6 +305,7 @@ def _log_fields(keys: Keys, settings: Settings, draft: EventDraft) -> dict[str, 
         "maxlen": settings.output_events_maxlen if output_log else settings.events_maxlen,
         "task_maxlen": settings.task_events_maxlen,
         "ttl": settings.task_ttl_seconds,
+        "list_max": settings.log_max_lines,
         "prefix": keys.prefix,
     }
 

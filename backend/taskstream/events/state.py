@@ -8,7 +8,8 @@ with `?` is made only while the field has no value, one starting with `+` adds t
 A task's output is a map of streams: the hash holds each stream's summary as `output.<stream>`,
 and its content in a key of its own (`Keys.task_output`: text, or one JSON item per line). A
 write named `>output:<stream>` appends to that key; one named `*output` clears the map (every
-`output.*` field and its key).
+`output.*` field and its key). A task's log lines are counted in the hash (`logs`) and kept, the
+last LOG_MAX_LINES, in a list of their own (`Keys.task_logs`): a write named `<logs` pushes one.
 """
 
 import json
@@ -50,6 +51,8 @@ def fold(task: Task | None, event: Payload, seq: int, event_id: str) -> Task:
             values[write.field] = {} if write.field in _MAPS else None
         elif write.op is Op.add:
             values[write.field] = (values.get(write.field) or 0) + write.arg
+        elif write.op is Op.push:
+            values[write.field] = (values.get(write.field) or 0) + 1
         elif write.op is Op.extend:
             chunk: OutputChunk = getattr(event, write.arg)
             streams = dict(values.get(write.field) or {})
@@ -78,6 +81,10 @@ def hash_writes(draft: EventDraft) -> tuple[tuple[str, str], ...]:
             name = f"{write.field}.{chunk.stream}"
             writes.append((name, summary.model_dump_json()))
             writes.append((f">{write.field}:{chunk.stream}", content(chunk)))
+        elif write.op is Op.push:
+            line = {"at": draft.at.isoformat(), **getattr(draft, write.arg).model_dump()}
+            writes.append((f"+{write.field}", "1"))
+            writes.append((f"<{write.field}", _compact(line)))
         elif write.op is Op.add:
             writes.append((f"+{write.field}", str(write.arg)))
         elif write.op is Op.first:

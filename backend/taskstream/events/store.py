@@ -19,7 +19,14 @@ from taskstream.events.contract import ScriptCall
 from taskstream.events.entries import LogEntry, merged, parse_entries, text_fields
 from taskstream.events.ids import ZERO, EventId, parse_event_id
 from taskstream.events.keys import Keys
-from taskstream.events.models import EventDraft, StreamContent, Task, TaskOutput, TaskState
+from taskstream.events.models import (
+    EventDraft,
+    LoggedLine,
+    StreamContent,
+    Task,
+    TaskOutput,
+    TaskState,
+)
 from taskstream.events.scripts import (
     APPEND_SCRIPT,
     BEGIN_SCRIPT,
@@ -95,7 +102,7 @@ class EventStore:
     async def read_output(self, task_id: str) -> tuple[Task, TaskOutput] | None:
         """The task and its output so far, read in one step (None: no such task)."""
         call = ReadOutputCall(task=self.keys.task(task_id))
-        flat, parts = await self._run(READ_OUTPUT_SCRIPT, call)
+        flat, parts, logs = await self._run(READ_OUTPUT_SCRIPT, call)
         raw = text_fields(dict(zip(flat[::2], flat[1::2], strict=True)))
         if not raw.get("state"):
             return None
@@ -108,7 +115,11 @@ class EventStore:
             else:
                 items = [json.loads(line) for line in str(content).splitlines()]
                 streams[str(name)] = StreamContent(**dict(summary), items=items)
-        return task, TaskOutput(task_id=task_id, last_event_id=task.last_event_id, streams=streams)
+        lines = [LoggedLine.model_validate_json(line) for line in logs]
+        output = TaskOutput(
+            task_id=task_id, last_event_id=task.last_event_id, streams=streams, logs=lines
+        )
+        return task, output
 
     async def request_cancel(self, task_id: str) -> str:
         """Marks a running task for cancellation; returns the task's state ("" if unknown)."""

@@ -64,6 +64,7 @@ class Op(Enum):
     first = "first"  # the event's field `arg`, only while the task has no value
     value = "value"  # `arg` itself
     extend = "extend"  # the event's output chunk `arg`, appended to its stream of the field
+    push = "push"  # the event's field `arg`, counted in the field and kept in a list apart
 
 
 @dataclass(frozen=True, slots=True)

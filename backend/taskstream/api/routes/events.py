@@ -29,7 +29,7 @@ LastEventIdQuery = Annotated[
     "/events",
     summary="Every event, live",
     response_class=sse.EventSourceResponse,
-    responses={**sse.DOC, **responses(401, 429, 503)},
+    responses={**sse.DOC, **responses(401, 422, 429, 503)},
 )
 async def all_events(
     store: StreamStoreDep,
