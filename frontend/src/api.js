@@ -29,6 +29,13 @@ export class ApiError extends Error {
   }
 }
 
+/** A failure as one sentence for the page: the problem's detail, else its title, ending in a stop. */
+export function describeError(error) {
+  const problem = error?.problem;
+  const text = problem?.detail || problem?.title || error?.message || "Something went wrong.";
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
 export const TASK_PAGE_LIMIT = 200;
 
 export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 15000 } = {}) {

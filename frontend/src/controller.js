@@ -19,12 +19,9 @@
  * stops the stream, reloads the list (dropping the tasks it no longer names) and opens the stream
  * again. The list's stream keeps its default types: no output chunks, no log lines.
  *
- * Open rows: opening a task's row asks `GET /api/tasks/{id}/output` (its whole output so far and
- * the id of the last event in it), then opens the task's own stream after that id, which feeds
- * both the task and the row's output. A chunk that shows chunks were missed repeats those two
- * steps; so does a `reset`. The stream is closed when the row closes, when the row holds all
- * there will be (the task is final and the output reaches its last event), or when more than
- * `maxLiveOutputs` rows would follow live output (the oldest is paused; "Resume" reopens it).
+ * Open rows (`open-rows.js`) follow their task's own stream; the controller hands them the view's
+ * row actions and each event of the list's stream, and stops them when the list drops their task
+ * or the session ends. They share the session's epoch, its 401 handling and the task fetch.
  */
 
 import { fieldsFromSchema, serverErrorsToFields, validate, validateField } from "./schema-form.js";
@@ -32,13 +29,11 @@ import { createRetrying } from "./retry.js";
 import { shortId } from "./format.js";
 import { FORM_FOCUS } from "./store.js";
 import { checkTag, parseTags, TAGS_FIELD } from "./tags.js";
-import { streamText } from "./output.js";
+import { describeError as describe } from "./api.js";
+import { createOpenRows, MAX_LIVE_OUTPUTS } from "./open-rows.js";
 
 const NOTE_LIFETIME_MS = 8000;
-const COPIED_LIFETIME_MS = 3000;
 const TICK_MS = 1000;
-/** Gap refetches in a row, with no chunk applied between them, before a row stops following. */
-const MAX_GAP_RELOADS = 3;
 export const SESSION_ENDED_NOTE = "Your session has ended; sign in again.";
 export const SIGNED_OUT_NOTE = "You have signed out.";
 
@@ -51,13 +46,10 @@ export function createController({
   random = Math.random,
   newKey = defaultKey,
   taskCap = 500,
-  maxLiveOutputs = 4, // with the list's stream, 5 of the 6 connections HTTP/1.1 allows an origin
+  maxLiveOutputs = MAX_LIVE_OUTPUTS, // open rows following live output at once
   retryBackoff = { initialMs: 2000, maxMs: 30000 },
 }) {
   const pendingKeys = new Map();
-  const live = new Map(); // task id -> its own stream, oldest first
-  const outputLoads = new Map(); // task id -> the token of its /output request in flight
-  const gapReloads = new Map(); // task id -> gap refetches in a row
   let stream = null;
   let loadingTasks = false;
   let reloadAgain = false;
@@ -70,6 +62,18 @@ export function createController({
   const loaded = () => ["open", "signed-in"].includes(store.state.session.phase);
 
   const retrying = createRetrying({ timers, backoff: retryBackoff, random, epoch: () => epoch });
+  const openRows = createOpenRows({
+    api,
+    store,
+    openStream,
+    clipboard,
+    timers,
+    maxLiveOutputs,
+    epoch: () => epoch,
+    lostSession,
+    fetchTask,
+    verifySession,
+  });
   const retryNote = (wait) => `Trying again in ${Math.ceil(wait / 1000)} s.`;
 
   /** Does the API need a key, and is this browser signed in? Then sign in, or load. */
@@ -113,7 +117,7 @@ export function createController({
     request: () => api.listRecentTasks({ cap: taskCap, tag: store.state.tag || undefined }),
     apply({ items, resumeEventId }) {
       store.loadSnapshot(items);
-      dropUnshown();
+      openRows.dropUnshown();
       if (!stream) startStream(resumeEventId);
     },
     handle: lostSession,
@@ -200,7 +204,7 @@ export function createController({
   function endSession() {
     epoch += 1;
     stopListStream();
-    stopAllOutputs();
+    openRows.stopAll();
     for (const each of loads) each.reset();
     loadingTasks = reloadAgain = false;
     pendingKeys.clear();
@@ -288,13 +292,7 @@ export function createController({
   function handleEvent(event) {
     const outcome = store.applyEvent(event);
     if (outcome.fetch) fetchTask(outcome.fetch);
-    if (live.has(event?.task_id)) settle(event.task_id); // the list may bring the final event last
-    dropUnshown();
-  }
-
-  /** Streams of rows the store no longer has (a task evicted, or dropped by a reload) close. */
-  function dropUnshown() {
-    for (const id of [...live.keys()]) if (!store.state.details.has(id)) stopOutput(id);
+    openRows.listEvent(event);
   }
 
   /** The list's tag filter: a valid tag (or "" for every task) reloads the list and its stream. */
@@ -307,144 +305,6 @@ export function createController({
     if (!loaded()) return; // the first load will ask for it
     stopListStream();
     loadTasks({ resync: true, phase: "loading" });
-  }
-
-  // Open rows: each follows its task's own stream after the output it loaded.
-
-  function toggleOutput(id) {
-    if (store.state.details.has(id)) closeOutput(id);
-    else if (store.state.tasks.has(id)) {
-      store.openDetail(id);
-      loadOutput(id);
-    }
-  }
-
-  function closeOutput(id) {
-    stopOutput(id);
-    outputLoads.delete(id);
-    gapReloads.delete(id);
-    store.closeDetail(id);
-  }
-
-  function stopOutput(id) {
-    const own = live.get(id);
-    if (!own) return;
-    live.delete(id);
-    own.stop();
-  }
-
-  function stopAllOutputs() {
-    for (const id of [...live.keys()]) stopOutput(id);
-    outputLoads.clear();
-    gapReloads.clear();
-  }
-
-  /** The row's whole output so far, then its task's stream after it. Also after a gap or a reset. */
-  async function loadOutput(id) {
-    stopOutput(id);
-    const token = {};
-    const mine = epoch;
-    outputLoads.set(id, token);
-    store.setDetail(id, { status: "loading", connection: null, message: "" });
-    const stale = () => !current(mine) || outputLoads.get(id) !== token || !store.state.details.has(id);
-    let answer;
-    try {
-      answer = await api.getOutput(id);
-    } catch (error) {
-      if (stale()) return;
-      outputLoads.delete(id);
-      if (lostSession(error)) return;
-      const message = error.status === 404 ? "The server no longer knows this task." : `Couldn't load the output: ${describe(error)}`;
-      store.setDetail(id, { status: "error", message });
-      return;
-    }
-    if (stale()) return;
-    outputLoads.delete(id);
-    store.loadDetailOutput(id, answer);
-    if (settle(id)) return;
-    followOutput(id, typeof answer?.last_event_id === "string" ? answer.last_event_id : null);
-  }
-
-  function followOutput(id, lastEventId) {
-    while (live.size >= maxLiveOutputs) {
-      const [oldest] = live.keys();
-      stopOutput(oldest);
-      store.setDetail(oldest, {
-        status: "paused",
-        connection: null,
-        message: `Live output paused: at most ${maxLiveOutputs} rows follow live output at once.`,
-      });
-    }
-    const own = openStream({
-      url: (last) => api.taskEventsUrl(id, last),
-      onEvent: (event) => handleTaskEvent(id, own, event),
-      onReset: () => live.get(id) === own && loadOutput(id),
-      onSnapshot: (data) => handleSnapshot(id, own, data),
-      onState: (connection) => live.get(id) === own && store.setDetail(id, { connection }),
-      onGiveUp: verifySession,
-    });
-    live.set(id, own);
-    store.setDetail(id, { status: "live", connection: "connecting", message: "" });
-    own.start(lastEventId);
-  }
-
-  function handleTaskEvent(id, own, event) {
-    if (live.get(id) !== own || event?.task_id !== id) return;
-    const outcome = store.applyEvent(event);
-    if (outcome.fetch) fetchTask(outcome.fetch);
-    const status = store.applyDetailEvent(id, event);
-    if (status === "gap") {
-      outputGap(id);
-      return;
-    }
-    if (status === "applied" && event.output) gapReloads.delete(id);
-    settle(id);
-  }
-
-  /** Chunks were missed: load the whole output again, unless that keeps failing to help. */
-  function outputGap(id) {
-    const count = (gapReloads.get(id) ?? 0) + 1;
-    gapReloads.set(id, count);
-    if (count > MAX_GAP_RELOADS) {
-      stopOutput(id);
-      gapReloads.delete(id);
-      store.setDetail(id, { status: "error", connection: null, message: "The output could not be followed: it kept skipping ahead." });
-      return;
-    }
-    loadOutput(id);
-  }
-
-  /** A task's stream whose history was trimmed starts with the task and its output. */
-  function handleSnapshot(id, own, data) {
-    if (live.get(id) !== own) return;
-    if (data.task) store.upsertTask(data.task);
-    if (data.output) store.loadDetailOutput(id, data.output);
-    settle(id);
-  }
-
-  /** Closes the row's stream once it holds everything; true when it does. */
-  function settle(id) {
-    if (!store.detailComplete(id)) return false;
-    stopOutput(id);
-    gapReloads.delete(id);
-    if (store.state.details.get(id)?.status !== "complete") store.setDetail(id, { status: "complete", connection: null, message: "" });
-    return true;
-  }
-
-  async function copyOutput(id, name) {
-    const stream = store.state.details.get(id)?.output.streams.get(name);
-    if (!stream || !clipboard) return;
-    let ok = false;
-    try {
-      ok = (await clipboard.copy(streamText(stream))) === true;
-    } catch {
-      ok = false;
-    }
-    const copied = { stream: name, ok };
-    store.setDetail(id, { copied });
-    timers.setTimeout(() => {
-      if (store.state.details.get(id)?.copied === copied) store.setDetail(id, { copied: null });
-    }, COPIED_LIFETIME_MS);
   }
 
   function handleReset(data) {
@@ -585,7 +445,7 @@ export function createController({
     start: () => checkSession(),
     stop() {
       stopListStream();
-      stopAllOutputs();
+      openRows.stopAll();
       for (const each of loads) each.cancel();
     },
     /** The browser is back online: retry failed loads now rather than at the end of a backoff. */
@@ -601,9 +461,9 @@ export function createController({
       signOut,
       filter: (value) => store.setFilter(value),
       filterTag,
-      toggleOutput,
-      resumeOutput: (id) => store.state.details.has(id) && loadOutput(id),
-      copyOutput,
+      toggleOutput: openRows.toggle,
+      resumeOutput: openRows.resume,
+      copyOutput: openRows.copy,
       clearLog: () => store.clearLog(),
       retryKinds: () => loaded() && loadKinds(),
       retryTasks: retryLoad,
@@ -619,12 +479,6 @@ function signInError(error) {
 
 function capitalize(text) {
   return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function describe(error) {
-  const problem = error?.problem;
-  const text = problem?.detail || problem?.title || error?.message || "Something went wrong.";
-  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 function defaultKey() {

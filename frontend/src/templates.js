@@ -76,6 +76,7 @@ export function taskView(
   if (output) meta.push(output);
   const outcome = outcomeView(task);
   const kind = kindTitle || task.kind;
+  const subject = `${kind} (${shortId(task.id)})`; // names the task in its buttons' labels
   const tags = Array.isArray(task.tags) ? task.tags : [];
   return {
     id: task.id,
@@ -92,13 +93,13 @@ export function taskView(
     canCancel: active,
     cancelDisabled: cancelling,
     cancelText: cancelling ? "Cancelling…" : "Cancel",
-    cancelLabel: `${cancelling ? "Cancelling" : "Cancel"} ${kind} (${shortId(task.id)})`,
+    cancelLabel: `${cancelling ? "Cancelling" : "Cancel"} ${subject}`,
     note: ui.note ?? "",
     hidden: !matchesFilter(filter, task, tag),
     tags,
     tagsKey: tags.join(","),
     expanded,
-    toggleLabel: `Output of ${kind} (${shortId(task.id)})`,
+    toggleLabel: `Output of ${subject}`,
   };
 }
 
@@ -304,7 +305,7 @@ export function createTaskDetail(document, taskId) {
       ),
     ),
   );
-  return { root, refs, streams: new Map(), logKey: 0, metadata: undefined, view: {} };
+  return { root, refs, streams: new Map(), logKey: 0, metadata: undefined };
 }
 
 /** What an open row's status line says, as plain values. */
@@ -353,7 +354,7 @@ export function createOutputStream(document, taskId, stream) {
     h(document, "div", { class: "output__head" }, h(document, "h4", { class: "output__heading", text: stream.name }), size, copied, copy),
     body,
   );
-  return { root, body, size, copied, copy, source: null, painted: 0, follow: true };
+  return { root, body, size, copied, copy, type: stream.type, source: null, painted: 0 };
 }
 
 /** The head of a stream's box: its size, whether it was cut, whether Copy worked. */
@@ -375,7 +376,7 @@ export function createOutputLogLine(document, entry) {
     document,
     "li",
     { class: "output__log", "data-level": entry.level },
-    entry.at ? h(document, "time", { class: "log__time", datetime: entry.at, text: formatClock(entry.at) }) : null,
+    entry.at ? logTime(document, entry.at) : null,
     entry.at ? " " : null,
     h(document, "span", { class: "output__level", text: entry.level }),
     " ",
@@ -420,13 +421,18 @@ export function logText(entry) {
   }
 }
 
+/** When a log line happened, as the local clock. */
+function logTime(document, at) {
+  return h(document, "time", { class: "log__time", datetime: at, text: formatClock(at) });
+}
+
 export function createLogLine(doc, entry, kindTitle) {
   const subject = entry.source === "event" ? `${kindTitle || entry.kind} ${shortId(entry.taskId)}` : "";
   const line = h(
     doc,
     "li",
     { class: "log__line", "data-type": entry.type ?? entry.source, "data-tone": entry.tone },
-    h(doc, "time", { class: "log__time", datetime: entry.at, text: formatClock(entry.at) }),
+    logTime(doc, entry.at),
     " ",
     subject ? h(doc, "span", { class: "log__task", text: subject }) : null,
     subject ? " " : null,

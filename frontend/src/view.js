@@ -212,7 +212,6 @@ export function createView({ document: doc, window: win, readState, now = () => 
       let shown = box.streams.get(stream.name);
       if (!shown) {
         shown = createOutputStream(doc, taskId, stream);
-        shown.type = stream.type;
         shown.following = follower(shown.body);
         box.streams.set(stream.name, shown);
         box.refs.streams.append(shown.root);
@@ -266,20 +265,17 @@ export function createView({ document: doc, window: win, readState, now = () => 
    * to the end unless they scrolled up (then it stays put until they come back down).
    */
   function follower(element) {
-    const state = { follow: true };
+    let follow = true;
     element.addEventListener(
       "scroll",
       () => {
-        state.follow = element.scrollHeight - element.scrollTop - element.clientHeight <= FOLLOW_SLACK_PX;
+        follow = element.scrollHeight - element.scrollTop - element.clientHeight <= FOLLOW_SLACK_PX;
       },
       { passive: true },
     );
     return {
-      get follow() {
-        return state.follow;
-      },
       stick() {
-        if (state.follow) element.scrollTop = element.scrollHeight;
+        if (follow) element.scrollTop = element.scrollHeight;
       },
     };
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiError, createApi } from "../src/api.js";
+import { ApiError, createApi, describeError } from "../src/api.js";
 import { makeTask, taskId } from "./helpers.js";
 
 function jsonResponse(status, body, contentType = "application/json") {
@@ -79,6 +79,13 @@ test("a network failure, a timeout and a non-JSON answer are ApiErrors too", asy
 
   const gateway = createApi({ fetch: async () => new Response("Bad gateway", { status: 502, statusText: "Bad Gateway" }) });
   await assert.rejects(gateway.listKinds(), (error) => error.status === 502 && error.problem.detail === "Bad gateway");
+});
+
+test("a failure reads as one sentence: the detail, else the title, else the message", () => {
+  assert.equal(describeError(new ApiError(503, { title: "Unavailable", detail: "Try later" })), "Try later.");
+  assert.equal(describeError(new ApiError(503, { title: "Unavailable" })), "Unavailable.");
+  assert.equal(describeError(new Error("Boom!")), "Boom!");
+  assert.equal(describeError(undefined), "Something went wrong.");
 });
 
 test("ids in paths are encoded", async () => {

@@ -18,7 +18,7 @@ const KINDS = [
 const problem = (status, extra = {}) =>
   new ApiError(status, { type: status === 422 ? "validation_error" : "conflict", title: "T", status, detail: `detail ${status}`, ...extra });
 
-function setup(overrides = {}) {
+function setup(overrides = {}, options = {}) {
   const store = createStore();
   const timers = fakeTimers();
   const calls = { getTask: [], createTask: [], cancelTask: [], listRecentTasks: 0 };
@@ -50,7 +50,7 @@ function setup(overrides = {}) {
     return stream;
   };
   let keys = 0;
-  const controller = createController({ api, store, openStream, timers, random: () => 1, newKey: () => `key-${++keys}` });
+  const controller = createController({ api, store, openStream, timers, random: () => 1, newKey: () => `key-${++keys}`, ...options });
   return { store, timers, api, calls, streams, controller };
 }
 
@@ -273,39 +273,46 @@ test("a 409 on cancel is shown on the row for a while and the task is refreshed"
   assert.equal(store.state.taskUi.get(task.id).note, "");
 });
 
-// Open rows and their streams; tags.
+// Open rows (tests/open-rows.test.js tests them): how the controller wires them in; tags.
 
 const urls = createApi({ baseUrl: "", fetch: async () => new Response("{}") });
 
-function outputSetup({ tasks = [], answers = {}, ...overrides } = {}) {
+function outputSetup({ tasks = [], answers = {}, options = {}, ...overrides } = {}) {
   const requested = [];
-  const context = setup({
-    listRecentTasks: async ({ tag } = {}) => {
-      requested.push(tag);
-      return { items: tasks.filter((task) => !tag || task.tags?.includes(tag)), resumeEventId: "1-0" };
+  const context = setup(
+    {
+      listRecentTasks: async ({ tag } = {}) => {
+        requested.push(tag);
+        return { items: tasks.filter((task) => !tag || task.tags?.includes(tag)), resumeEventId: "1-0" };
+      },
+      getOutput: async (id) => {
+        context.calls.getOutput = [...(context.calls.getOutput ?? []), id];
+        const answer = answers[id];
+        if (answer instanceof Error) throw answer;
+        return typeof answer === "function" ? answer() : (answer ?? { task_id: id, last_event_id: "1764079200000-2", streams: {} });
+      },
+      eventsUrl: urls.eventsUrl,
+      taskEventsUrl: urls.taskEventsUrl,
+      ...overrides,
     },
-    getOutput: async (id) => {
-      context.calls.getOutput = [...(context.calls.getOutput ?? []), id];
-      const answer = answers[id];
-      if (answer instanceof Error) throw answer;
-      return typeof answer === "function" ? answer() : (answer ?? { task_id: id, last_event_id: "1764079200000-2", streams: {} });
-    },
-    eventsUrl: urls.eventsUrl,
-    taskEventsUrl: urls.taskEventsUrl,
-    ...overrides,
-  });
+    options,
+  );
   const taskStreams = () => context.streams.slice(1);
   return { ...context, requested, taskStreams };
 }
 
-const outputEvent = (id, seq, offset, text) =>
-  makeEvent(id, seq, "output", { id: `1764079200000-${seq}`, output: { stream: "output", offset, text } });
-
-test("opening a row loads its output, then follows the task's stream after the answer's last event", async () => {
+test("the view's row actions reach the open rows, whose streams are the task's own", async () => {
   const task = makeTask({ id: taskId(1), state: "running", seq: 4 });
+  const copied = [];
+  let sessionChecks = 0;
   const { store, streams, calls, controller, taskStreams } = outputSetup({
     tasks: [task],
     answers: { [task.id]: { task_id: task.id, last_event_id: "1764079200000-4", streams: { output: { type: "text", length: 6, text: "Hello " } } } },
+    getSession: async () => {
+      sessionChecks += 1;
+      return { auth_required: false, principal: null };
+    },
+    options: { clipboard: { copy: async (text) => copied.push(text) > 0 } },
   });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
@@ -313,145 +320,72 @@ test("opening a row loads its output, then follows the task's stream after the a
   await settle();
   assert.deepEqual(calls.getOutput, [task.id]);
   const [own] = taskStreams();
-  assert.deepEqual(own.started, ["1764079200000-4"]);
   assert.equal(own.handlers.url("1764079200000-4"), `/api/tasks/${task.id}/events?last_event_id=1764079200000-4`);
-  assert.equal(typeof own.handlers.onSnapshot, "function");
   assert.equal(streams[0].handlers.url(null), "/api/events", "the list's stream keeps its default types");
   assert.equal(store.state.details.get(task.id).status, "live");
 
-  own.handlers.onEvent(outputEvent(task.id, 5, 6, "world"));
-  own.handlers.onEvent(outputEvent(task.id, 5, 6, "world"));
-  const output = store.state.details.get(task.id).output;
-  assert.equal(output.streams.get("output").text, "Hello world");
-  assert.equal(store.state.tasks.get(task.id).seq, 5, "the task's own events fold into the task too");
-  assert.equal(store.state.log.length, 0, "output is no update to log");
+  await controller.handlers.copyOutput(task.id, "output");
+  assert.deepEqual(copied, ["Hello "], "the controller's clipboard");
+  own.handlers.onGiveUp();
+  await settle();
+  assert.equal(sessionChecks, 2, "a row's stream giving up asks whether the session holds");
 
+  controller.handlers.resumeOutput(task.id);
+  await settle();
+  assert.equal(own.stopped, true);
+  assert.equal(taskStreams().length, 2);
   controller.handlers.toggleOutput(task.id);
-  assert.equal(own.stopped, true, "closing the row closes its stream");
+  assert.equal(taskStreams()[1].stopped, true, "closing the row closes its stream");
   assert.equal(store.state.details.has(task.id), false);
 });
 
-test("a chunk past the length refetches the output and follows on from the new answer", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
-  let answer = { task_id: task.id, last_event_id: "1764079200000-2", streams: {} };
-  const { store, calls, controller, taskStreams } = outputSetup({ tasks: [task], answers: { [task.id]: () => answer } });
+test("a row's stream event that the store cannot place yet fetches the task", async () => {
+  const task = makeTask({ id: taskId(1), state: "queued", seq: 1 });
+  const { calls, controller, taskStreams } = outputSetup({ tasks: [task] });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
   await settle();
-  const [first] = taskStreams();
-  first.handlers.onEvent(outputEvent(task.id, 3, 0, "abc"));
-  answer = { task_id: task.id, last_event_id: "1764079200000-6", streams: { output: { type: "text", length: 9, text: "abcdefghi" } } };
-  first.handlers.onEvent(outputEvent(task.id, 6, 7, "hi")); // 3..5 went missing
-  assert.equal(first.stopped, true);
-  await settle();
-  assert.deepEqual(calls.getOutput, [task.id, task.id]);
-  const [, second] = taskStreams();
-  assert.deepEqual(second.started, ["1764079200000-6"]);
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "abcdefghi");
-  first.handlers.onEvent(outputEvent(task.id, 7, 9, "late"));
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "abcdefghi", "the old stream is not heard");
+  taskStreams()[0].handlers.onEvent(makeEvent(task.id, 3, "output", { output: { stream: "output", offset: 0, text: "x" } }));
+  assert.deepEqual(calls.getTask, [task.id]);
 });
 
-test("gaps that a refetch does not cure stop the row following, with a way to try again", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
-  const { store, controller, taskStreams } = outputSetup({ tasks: [task] });
-  await controller.start();
-  controller.handlers.toggleOutput(task.id);
-  await settle();
-  for (let i = 0; i < 4; i += 1) {
-    taskStreams().at(-1).handlers.onEvent(outputEvent(task.id, 10 + i, 50, "x"));
-    await settle();
-  }
-  const detail = store.state.details.get(task.id);
-  assert.equal(detail.status, "error");
-  assert.match(detail.message, /could not be followed/);
-  assert.equal(taskStreams().length, 4, "the first stream and three after refetches, then it stops");
-});
-
-test("the row's stream closes once the task's final event is in: the row is complete", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
-  const { store, streams, controller, taskStreams } = outputSetup({ tasks: [task] });
-  await controller.start();
-  controller.handlers.toggleOutput(task.id);
-  await settle();
-  const [own] = taskStreams();
-  // The list's stream brings the end before the row's stream has brought the last chunk.
-  streams[0].handlers.onEvent(makeEvent(task.id, 4, "succeeded", { result: 1 }));
-  assert.equal(own.stopped, undefined, "the last chunk is still to come");
-  own.handlers.onEvent(outputEvent(task.id, 3, 0, "all"));
-  own.handlers.onEvent(makeEvent(task.id, 4, "succeeded", { result: 1 }));
-  assert.equal(own.stopped, true);
-  assert.equal(store.state.details.get(task.id).status, "complete");
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "all");
-});
-
-test("a finished task's row loads its output and opens no stream", async () => {
-  const task = makeTask({ id: taskId(1), state: "succeeded", seq: 5, last_event_id: "1764079200000-5" });
-  const { store, controller, taskStreams } = outputSetup({
-    tasks: [task],
-    answers: { [task.id]: { task_id: task.id, last_event_id: "1764079200000-5", streams: { output: { type: "text", length: 2, text: "ok" } } } },
-  });
-  await controller.start();
-  controller.handlers.toggleOutput(task.id);
-  await settle();
-  assert.equal(taskStreams().length, 0);
-  assert.equal(store.state.details.get(task.id).status, "complete");
-});
-
-test("at most maxLiveOutputs rows follow live: opening one more pauses the oldest; Resume takes it back", async () => {
-  const tasks = [1, 2, 3, 4, 5].map((n) => makeTask({ id: taskId(n), state: "running", seq: 2 }));
-  const { store, controller, taskStreams } = outputSetup({ tasks });
+test("maxLiveOutputs bounds the rows that follow live", async () => {
+  const tasks = [1, 2].map((n) => makeTask({ id: taskId(n), state: "running", seq: 2 }));
+  const { store, controller, taskStreams } = outputSetup({ tasks, options: { maxLiveOutputs: 1 } });
   await controller.start();
   for (const task of tasks) {
     controller.handlers.toggleOutput(task.id);
     await settle();
   }
-  const owns = taskStreams();
-  assert.equal(owns.length, 5);
-  assert.equal(owns[0].stopped, true, "the oldest's stream closed");
-  assert.equal(owns.slice(1).filter((own) => own.stopped).length, 0);
-  const oldest = store.state.details.get(tasks[0].id);
-  assert.equal(oldest.status, "paused");
-  assert.match(oldest.message, /at most 4 rows/, "the list's stream and 4 rows: 5 of HTTP/1.1's 6 connections");
-  assert.ok(store.state.details.has(tasks[0].id), "its row stays open, with what it had");
-
-  controller.handlers.resumeOutput(tasks[0].id);
-  await settle();
-  assert.equal(taskStreams().length, 6);
-  assert.equal(owns[1].stopped, true, "now the next oldest pauses");
-  assert.equal(store.state.details.get(tasks[0].id).status, "live");
+  assert.equal(taskStreams()[0].stopped, true);
+  assert.match(store.state.details.get(tasks[0].id).message, /at most 1 rows/);
 });
 
-test("a snapshot on the row's stream replaces the output and the task", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
-  const { store, controller, taskStreams } = outputSetup({ tasks: [task] });
+test("the list's stream bringing a task's final event settles its live row", async () => {
+  const task = makeTask({ id: taskId(1), state: "running", seq: 3 });
+  const { store, streams, controller, taskStreams } = outputSetup({
+    tasks: [task],
+    answers: { [task.id]: { task_id: task.id, last_event_id: "1764079200000-4", streams: { output: { type: "text", length: 3, text: "all" } } } },
+  });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
   await settle();
-  taskStreams()[0].handlers.onSnapshot({
-    task: { ...task, seq: 30, last_event_id: "1764079200000-30", metadata: { words: 9 } },
-    output: { task_id: task.id, last_event_id: "1764079200000-30", streams: { output: { type: "text", length: 4, text: "abcd" } } },
-  });
-  assert.equal(store.state.tasks.get(task.id).seq, 30);
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "abcd");
-  taskStreams()[0].handlers.onEvent(outputEvent(task.id, 31, 4, "e"));
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "abcde");
+  const [own] = taskStreams();
+  assert.equal(own.stopped, undefined);
+  streams[0].handlers.onEvent(makeEvent(task.id, 4, "succeeded", { result: 1 }));
+  assert.equal(own.stopped, true);
+  assert.equal(store.state.details.get(task.id).status, "complete");
 });
 
-test("a failed output load says why; a 401 ends the session and every row's stream", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
+test("a 401 loading a row's output ends the session and every row's stream", async () => {
   const other = makeTask({ id: taskId(2), state: "running", seq: 2 });
   const late = makeTask({ id: taskId(3), state: "running", seq: 2 });
   const { store, controller, taskStreams } = outputSetup({
-    tasks: [task, other, late],
-    answers: { [task.id]: problem(503), [late.id]: problem(401) },
+    tasks: [other, late],
+    answers: { [late.id]: problem(401) },
     getSession: async () => ({ auth_required: true, principal: "alice" }),
   });
   await controller.start();
-  controller.handlers.toggleOutput(task.id);
-  await settle();
-  assert.equal(store.state.details.get(task.id).status, "error");
-  assert.match(store.state.details.get(task.id).message, /Couldn't load the output: detail 503/);
   controller.handlers.toggleOutput(other.id);
   await settle();
   const [own] = taskStreams();
@@ -462,33 +396,15 @@ test("a failed output load says why; a 401 ends the session and every row's stre
   assert.equal(store.state.details.size, 0);
 });
 
-test("copy puts the stream's whole text on the clipboard and says so for a while", async () => {
+test("stopping the controller closes every row's stream", async () => {
   const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
-  const copied = [];
-  const store = createStore();
-  const timers = fakeTimers();
-  const controller = createController({
-    api: {
-      getSession: async () => ({ auth_required: false }),
-      listKinds: async () => [],
-      listRecentTasks: async () => ({ items: [task], resumeEventId: null }),
-      getOutput: async () => ({ task_id: task.id, last_event_id: "1764079200000-2", streams: { output: { type: "text", length: 3, text: "a🌍b" } } }),
-      eventsUrl: urls.eventsUrl,
-      taskEventsUrl: urls.taskEventsUrl,
-    },
-    store,
-    openStream: (handlers) => ({ handlers, start() {}, stop() {} }),
-    clipboard: { copy: async (text) => copied.push(text) > 0 },
-    timers,
-  });
+  const { streams, controller, taskStreams } = outputSetup({ tasks: [task] });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
   await settle();
-  await controller.handlers.copyOutput(task.id, "output");
-  assert.deepEqual(copied, ["a🌍b"]);
-  assert.deepEqual(store.state.details.get(task.id).copied, { stream: "output", ok: true });
-  timers.advance(3000);
-  assert.equal(store.state.details.get(task.id).copied, null);
+  controller.stop();
+  assert.equal(streams[0].stopped, true);
+  assert.equal(taskStreams()[0].stopped, true);
 });
 
 test("a tag filter reloads the list for that tag and reopens the list's stream with it", async () => {

@@ -242,6 +242,7 @@ test("an open row's log line and metadata are text; a stream box's head tells it
   assert.deepEqual(pairs.map((pair) => pair.textContent), ["stagedone", "words300", 'nested{"a":[1]}']);
   const box = createOutputStream(document, "t", { name: "rows", type: "json" });
   assert.equal(box.body.tagName, "OL");
+  assert.equal(box.type, "json", "the view repaints a box whose stream changed type");
   updateOutputStreamHead(box, { type: "json", length: 2, truncated: true }, { ok: false });
   assert.equal(box.size.textContent, "2 items · truncated at the output limit");
   assert.equal(box.copied.textContent, "Couldn't copy");
