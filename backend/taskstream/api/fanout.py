@@ -17,6 +17,7 @@ integers read when metrics are scraped, so counting costs the hot path nothing.
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError, TimeoutError
 
 from taskstream.api.caller import Caller
-from taskstream.api.filters import DEFAULT_TYPES, EVERYTHING, EventFilter
+from taskstream.api.filters import DEFAULT_TYPES, EVERYTHING, OUTPUT_TYPE_NAMES, EventFilter
 from taskstream.events.entries import LogEntry, merged, parse_entries
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
@@ -72,6 +73,15 @@ class Frame:
 
     def admitted(self, by: EventFilter) -> bool:
         return by.admits(self.type, self.kind, self.tags, self.task_id)
+
+
+def reset_frame(position: EventId, reason: str) -> Frame:
+    """A `reset`: the client may have missed events; it refetches over REST and goes on from
+    `position`. Keyed `ZERO` like a keep-alive: it never moves the server's resume point."""
+    event_id = format_event_id(position)
+    data = json.dumps({"reason": reason, "last_event_id": event_id})
+    message = f"id: {event_id}\nevent: reset\ndata: {data}\n\n"
+    return Frame(key=ZERO, task_id="", final=False, data=message.encode(), type="reset")
 
 
 def joined(frames: Iterable[Frame]) -> bytes:
@@ -249,6 +259,8 @@ class Fanout:
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = FanoutStats()
         self.observers: list[Callable[[list[LogEntry]], None]] = []
+        # Output log entries behind the reader: those there when it started, and those read since.
+        self._output_seen = 0
 
     @property
     def clients(self) -> int:
@@ -374,6 +386,7 @@ class Fanout:
             try:
                 if not self.ready.is_set():
                     self.position = parse_event_id(await self._store.last_event_id()) or ZERO
+                    self._output_seen = (await self._store.bounds(output=True)).added
                     self.ready.set()
                     log.info("event reader starts after %s", format_event_id(self.position))
                 position = format_event_id(self.position)
@@ -390,10 +403,35 @@ class Fanout:
                 continue
             reads = [parse_entries(raw) for _stream, raw in reply or ()]
             entries = merged([(read, len(read) == READ) for read in reads])
+            output = sum(1 for entry in entries if entry.type in OUTPUT_TYPE_NAMES)
+            if output:
+                await self._check_output_kept(output)
+                self._output_seen += output
             if entries:
                 for observe in self.observers:
                     observe(entries)
                 await self.publish([Frame.of(entry) for entry in entries])
+
+    async def _check_output_kept(self, read: int) -> None:
+        """Tells the clients that may have missed output log entries (entries this reader never
+        read, trimmed while it was stalled: a paused process; the output log moves fast): the
+        everyone stream's get a `reset`, a task's stream ends and comes back by its last id to
+        the task's own history."""
+        with contextlib.suppress(ConnectionError, TimeoutError, OSError):
+            bounds = await self._store.bounds(output=True)
+            lost = bounds.added - bounds.length - (self._output_seen + read)
+            if lost <= 0 or bounds.first_id is None or bounds.first_id <= self.position:
+                return
+            log.warning("%d output log entries were trimmed before they were read", lost)
+            self._output_seen += lost
+            reason = "output log entries were trimmed before they were read"
+            reset = reset_frame(self.position, reason)
+            for (_caller, wants), subs in list(self._everything.items()):
+                if wants.output:
+                    self._deliver(list(subs), [reset], reset.data)
+            for subs in list(self._by_task.values()):
+                for sub in list(subs):  # back by its last id, to the task's own history
+                    sub.close(reason)
 
     async def _check_log_not_rewound(self) -> None:
         """After an outage: if Redis came back with an older log, follow it and drop clients."""

@@ -15,7 +15,15 @@ from collections.abc import AsyncGenerator
 from redis.exceptions import RedisError
 
 from taskstream.api.caller import Caller
-from taskstream.api.fanout import Connection, Fanout, Frame, StreamClosed, joined, newest_id
+from taskstream.api.fanout import (
+    Connection,
+    Fanout,
+    Frame,
+    StreamClosed,
+    joined,
+    newest_id,
+    reset_frame,
+)
 from taskstream.api.filters import EVERYTHING, EventFilter
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
@@ -24,31 +32,23 @@ PAGE = 500
 log = logging.getLogger(__name__)
 
 
-def reset_message(position: EventId, reason: str) -> bytes:
-    event_id = format_event_id(position)
-    data = json.dumps({"reason": reason, "last_event_id": event_id})
-    return f"id: {event_id}\nevent: reset\ndata: {data}\n\n".encode()
-
-
 async def resume_problem(store: EventStore, last_event_id: str, output: bool = False) -> str | None:
     """Why the log (with `output`, the two global logs) cannot replay what follows
     `last_event_id`, or None if it can."""
     key = parse_event_id(last_event_id)
     if key is None:
         return f"malformed event id {last_event_id!r}"
-    logs = (False, True) if output else (False,)
-    if key != ZERO:
-        for log_ in logs:
-            if await store.has_event(format_event_id(key), output=log_):
-                return None
-    for log_ in logs:
-        bounds = await store.bounds(output=log_)
+    # An id of either log is a position in both (the task list answers the newest of either);
+    # what the stream reads is complete only if none of the logs it reads was trimmed past it.
+    known = key == ZERO
+    for output_log in (False, True):
+        known = known or await store.has_event(format_event_id(key), output=output_log)
+    for output_log in (False, True) if output else (False,):
+        bounds = await store.bounds(output=output_log)
         older = key < bounds.first_id if bounds.first_id is not None else key <= bounds.last_id
         if bounds.trimmed and older:
             return f"events after {last_event_id} are no longer retained"
-    if key == ZERO:
-        return None
-    return f"unknown event id {last_event_id!r}"
+    return None if known else f"unknown event id {last_event_id!r}"
 
 
 def _fresh(frames: list[Frame], sent: EventId) -> tuple[list[Frame], EventId]:
@@ -75,7 +75,7 @@ async def all_events(
             problem = await resume_problem(store, last_event_id, filter.output)
             if problem is not None:
                 fanout.stats.resets += 1
-                yield reset_message(sub.start, problem)
+                yield reset_frame(sub.start, problem).data
             else:
                 sent = parse_event_id(last_event_id) or ZERO
                 while sent < sub.start:
@@ -151,6 +151,12 @@ async def task_events(
             yield joined(frames)
             sent = frames[-1].key
             if frames[-1].final:
+                return
+        if known and sent == resume:  # resumed at its newest event: it may be the final one
+            task = await store.get_task(task_id)
+            if task is None or (
+                task.state.finished and task.last_event_id == format_event_id(sent)
+            ):
                 return
         while True:
             fresh, sent = _fresh(await sub.next_batch(sent), sent)

@@ -62,6 +62,8 @@ class LogBounds:
     first_id: EventId | None
     last_id: EventId
     trimmed: bool
+    added: int = 0  # entries ever added
+    length: int = 0  # entries held
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,8 @@ class EventStore:
             last_id=parse_event_id(str(info["last-generated-id"])) or ZERO,
             # Redis before 7.0 does not count entries added: assume the log was trimmed.
             trimmed=int(info.get("entries-added", -1)) != int(info["length"]),
+            added=int(info.get("entries-added", info["length"])),
+            length=int(info["length"]),
         )
 
     async def has_event(self, event_id: str, output: bool = False) -> bool:

@@ -74,6 +74,15 @@ class _Stream:
     truncated: bool = False
 
 
+def _json(what: str, value: Any) -> str:
+    try:
+        return _compact(value)
+    except TypeError as exc:
+        raise TypeError(f"{what}: {exc}") from None
+    except ValueError:  # json names no value: NaN or an infinity, somewhere in `value`
+        raise TypeError(f"{what}: {cut(repr(value), 200)} holds NaN or an infinity") from None
+
+
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -154,10 +163,7 @@ class WorkerContext:
         self._started()
 
     def write_json(self, value: Any, stream: str = "output") -> None:
-        try:
-            encoded = _compact(value)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"write_json takes a JSON value: {exc}") from None
+        encoded = _json("write_json takes a JSON value", value)
         self._check()
         with self._lock:
             out = self._stream(stream, json=True)
@@ -196,10 +202,7 @@ class WorkerContext:
         self._check()
         with self._lock:
             merged = {**self._metadata, **fields}
-            try:
-                size = len(_compact(merged).encode())
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"metadata must be JSON values: {exc}") from None
+            size = len(_json("metadata must be JSON values", merged).encode())
             if size > self._limits.metadata_max_bytes:
                 raise OutputLimitExceeded(
                     f"metadata of {size} bytes; at most {self._limits.metadata_max_bytes}"
@@ -293,8 +296,10 @@ class WorkerContext:
 
     def _flush_every(self) -> None:
         assert self._wake is not None
+        due = time.monotonic()
         while not self._ended:
-            self._wake.wait(self._limits.flush_seconds)
+            due += self._limits.flush_seconds  # a fixed schedule, whatever a flush takes
+            self._wake.wait(max(0.0, due - time.monotonic()))
             if self._ended:
                 return  # `close` sends the rest, from the kind's own thread
             try:
