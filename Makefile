@@ -41,7 +41,7 @@ bench: ## Benchmarks against the designs taskstream replaces; rewrites docs/benc
 	$(UV) run --frozen --group bench python -m bench
 
 .PHONY: bench-quick
-bench-quick: ## The benchmarks at small scale (~1 min); fails if an event is lost or duplicated
+bench-quick: ## The benchmarks at small scale (~2 min); fails if an event is lost or duplicated
 	$(UV) run --frozen --group bench python -m bench --quick
 
 .PHONY: lint

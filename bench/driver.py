@@ -151,9 +151,84 @@ class LoadGen:
     async def close_clients(self) -> None:
         await self.each("close")
 
-    async def submit(self, port: int, count: int, rate: float, body: str) -> list[Json]:
+    async def watch(self, port: int, path: str, count: int, ramp: int = 500) -> Json:
+        """`count` watchers of one task's stream at `path`, spread over the processes."""
+        per: list[Json] = [{"count": share} for share in self.split(count)]
+        replies = await self.each("watch", per, host="127.0.0.1", port=port, path=path, ramp=ramp)
+        failures: dict[str, int] = {}
+        for reply in replies:
+            for reason, n in reply["failures"].items():
+                failures[reason] = failures.get(reason, 0) + n
+        return {
+            "connected": sum(r["connected"] for r in replies),
+            "failures": failures,
+            "seconds": max(r["seconds"] for r in replies),
+        }
+
+    async def watch_wait(self, patience: float, idle: float) -> Json:
+        replies = await self.each("watch_wait", patience=patience, idle=idle)
+        done = [r["done_at"] for r in replies]
+        return {
+            "watchers": sum(r["watchers"] for r in replies),
+            "done": sum(r["done"] for r in replies),
+            "done_at": None if None in done else max(d for d in done if d is not None),
+            "cpu_seconds": sum(r["cpu_seconds"] for r in replies),
+            "wall_seconds": max(r["wall_seconds"] for r in replies),
+        }
+
+    async def watch_collect(self, chunks: int) -> Json:
+        """Every watcher's chunks checked; the processes' counts summed and their latencies
+        merged (with one process the percentiles are its own; with more, from the union of
+        each one's 1,001 quantiles, weighted by its count)."""
+        replies = await self.each("watch_collect", chunks=chunks)
+        merged: Json = {"finals": {}, "errors": {}, "dropped": {}}
+        for name in ("watchers", "expected", "received", "lost", "duplicates", "reordered",
+                     "unexpected", "offset_gaps", "offset_repeats", "truncated", "events",
+                     "output_events", "bytes", "latencies"):  # fmt: skip
+            merged[name] = sum(r[name] for r in replies)
+        for reply in replies:
+            for name in ("finals", "errors", "dropped"):
+                for key, n in reply[name].items():
+                    merged[name][key] = merged[name].get(key, 0) + n
+        merged["client_p50_ms"] = sorted(v for r in replies for v in r["client_p50_ms"])
+        merged["client_p99_ms"] = sorted(v for r in replies for v in r["client_p99_ms"])
+        names = ("latency_p50_ms", "latency_p99_ms", "latency_max_ms", "latency_min_ms")
+        if len(replies) == 1:
+            merged |= {name: replies[0][name] for name in names}
+            merged["exact"] = replies[0]["exact"]
+            return merged
+        points: list[tuple[float, float]] = sorted(
+            (float(q), r["latencies"] / len(r["quantiles"]))
+            for r in replies
+            for q in r["quantiles"]
+        )
+        total = sum(w for _q, w in points)
+
+        def at(share: float) -> float | None:
+            running = 0.0
+            for q, w in points:
+                running += w
+                if running >= share * total:
+                    return q
+            return points[-1][0] if points else None
+
+        merged |= {
+            "latency_p50_ms": at(0.5),
+            "latency_p99_ms": at(0.99),
+            "latency_max_ms": max((r["latency_max_ms"] or 0) for r in replies),
+            "latency_min_ms": min((r["latency_min_ms"] or 0) for r in replies),
+            "exact": False,
+        }
+        return merged
+
+    async def watch_close(self) -> None:
+        await self.each("watch_close")
+
+    async def submit(
+        self, port: int, count: int, rate: float, body: str, path: str = "/api/tasks"
+    ) -> list[Json]:
         reply = await self.first(
-            "submit", host="127.0.0.1", port=port, count=count, rate=rate, body=body
+            "submit", host="127.0.0.1", port=port, count=count, rate=rate, body=body, path=path
         )
         results: list[Json] = reply["results"]
         return results

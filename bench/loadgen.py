@@ -6,16 +6,24 @@ stdin; it answers each with one JSON line on stdout. Every SSE client is a real 
 (an `asyncio.Protocol`, no coroutine per client). It does not parse messages: it scans each read
 for `event: succeeded` and the task id after it, counts `event: ` lines, and keeps the last
 `id:`, so it stays far cheaper per delivered event than any server it measures.
+
+The token stream's watchers (`Watcher`) do even less while they are measured: each keeps every
+read with the time it arrived and looks for the final event, nothing more. After the run,
+`watch_collect` undoes the HTTP framing, parses every SSE message and every chunk in it
+(`<seq>:<write time>;`, several to one `output` event when the server coalesces them), and counts
+each client's chunks lost, duplicated and out of order, and their write-to-receipt latencies.
 """
 
 import asyncio
+import contextlib
 import errno
 import json
+import math
 import os
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, cast
 
 import uvloop
@@ -26,6 +34,8 @@ TASK_ID_LEN = 32
 EVENT = b"event: "
 ID_LINE = re.compile(rb"(?m)^id: ([^\r\n]+)")
 HEAD_LIMIT = 65536
+FINAL_EVENT = re.compile(rb"event: (?:succeeded|failed|cancelled)\b")
+SAMPLE_BUDGET = 2_000_000  # latencies kept for the pooled percentiles (exact up to this many)
 
 Json = dict[str, Any]
 
@@ -153,6 +163,251 @@ class Client(asyncio.Protocol):
             self.ids.extend(ID_LINE.findall(chunk))
 
 
+# --- the token stream's watchers --------------------------------------------------------------
+
+
+class Watchers:
+    """Every watcher of this process, and when they were all done."""
+
+    def __init__(self) -> None:
+        self.clients: list[Watcher] = []
+        self.done = 0
+        self.target = -1
+        self.done_at = 0.0
+        self.last_read = 0.0
+
+
+class Watcher(asyncio.Protocol):
+    """One client of a task's SSE stream: every read kept with its arrival time (`time.time()`,
+    the clock the chunks carry), and done at the final event or when the server closes."""
+
+    __slots__ = (
+        "done",
+        "dropped",
+        "group",
+        "head",
+        "opened",
+        "reads",
+        "request",
+        "status",
+        "tail",
+        "transport",
+    )
+
+    def __init__(self, group: Watchers, request: bytes) -> None:
+        self.group = group
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        self.reads: list[tuple[float, bytes]] = []
+        self.head = b""
+        self.tail = b""
+        self.status = 0
+        self.done = False
+        self.dropped: str | None = None
+        self.opened: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_result(0)
+        if not self.done and self.dropped is None:
+            self.dropped = type(exc).__name__ if exc is not None else "closed before the final"
+        self._finish(time.time())
+
+    def close(self) -> None:
+        if self.dropped is None and not self.done:
+            self.dropped = "closed by us before the final"
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _finish(self, now: float) -> None:
+        if self.status != 200:
+            return  # a failed attempt: not one of the watchers counted
+        if not self.done:
+            self.done = True
+            group = self.group
+            group.done += 1
+            if group.done == group.target:
+                group.done_at = now
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.reads.append((now, data))
+        self.group.last_read = now
+        if self.status == 0:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.head) > HEAD_LIMIT:
+                    self.head = b""
+                return
+            parts = self.head[: self.head.find(b"\r\n")].split()
+            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+            self.head = b""
+            if not self.opened.done():
+                self.opened.set_result(self.status)
+            if self.status != 200:
+                self.close()
+                return
+        if not self.done and FINAL_EVENT.search(self.tail + data):
+            self._finish(now)
+        self.tail = data[-24:]
+
+
+def http_body(reads: list[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
+    """The response body in `reads`, the head skipped and chunked encoding undone, piece by piece
+    with the arrival time of the read each piece came in."""
+    head = b""
+    first = 0
+    for first, (_at, data) in enumerate(reads):  # noqa: B007 (the index is used after the loop)
+        head += data
+        end = head.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+    else:
+        return
+    chunked = b"transfer-encoding: chunked" in head[:end].lower()
+    pieces = [(reads[first][0], head[end + 4 :]), *reads[first + 1 :]]
+    if not chunked:
+        yield from pieces
+        return
+    remaining = 0  # bytes left of the chunk being read; 0: reading a size line
+    line = b""
+    for at, data in pieces:
+        out = []
+        pos, n = 0, len(data)
+        while pos < n:
+            if remaining:
+                take = min(remaining, n - pos)
+                out.append(data[pos : pos + take])
+                pos += take
+                remaining -= take
+                continue
+            j = data.find(b"\n", pos)
+            if j < 0:
+                line += data[pos:]
+                break
+            line += data[pos:j]
+            pos = j + 1
+            text, line = line.strip(), b""
+            if not text:
+                continue  # the CRLF after a chunk's data
+            remaining = int(text.split(b";")[0], 16)
+            if remaining == 0:  # the last chunk
+                if out:
+                    yield at, b"".join(out)
+                return
+        if out:
+            yield at, b"".join(out)
+
+
+def sse_messages(body: Iterator[tuple[float, bytes]]) -> Iterator[tuple[float, bytes]]:
+    """Each complete SSE message (LF line ends) with the arrival time of its last byte."""
+    tail = b""
+    for at, piece in body:
+        buf = (tail + piece).replace(b"\r\n", b"\n")
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            tail = buf
+            continue
+        tail = buf[end + 2 :]
+        for message in buf[:end].split(b"\n\n"):
+            yield at, message
+
+
+def _sorted_percentile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 3)
+
+
+def check_watcher(watcher: Watcher, chunks: int) -> Json:
+    """One watcher's stream, parsed: its chunks' latencies (ms) and what was wrong with it."""
+    seen = bytearray(chunks)
+    highest = -1
+    latencies: list[float] = []
+    dups = reordered = unexpected = 0
+    offset_gaps = offset_repeats = truncated = 0
+    events = output_events = 0
+    length = 0
+    final: str | None = None
+    error: str | None = None
+    for at, message in sse_messages(http_body(watcher.reads)):
+        kind = b"message"
+        data_lines: list[bytes] = []
+        for raw in message.split(b"\n"):
+            if raw.startswith(b"data:"):
+                data_lines.append(raw[6:] if raw[5:6] == b" " else raw[5:])
+            elif raw.startswith(b"event:"):
+                kind = raw[6:].strip()
+        if not data_lines:
+            continue  # a comment (keep-alive) or `retry:`
+        events += 1
+        data = b"\n".join(data_lines)
+        if kind in (b"succeeded", b"failed", b"cancelled"):
+            final = kind.decode()
+            if kind != b"succeeded":
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    error = str(json.loads(data).get("error"))
+            continue
+        if kind != b"output":
+            continue
+        output_events += 1
+        if data.startswith(b"{"):  # taskstream's `output` event: the chunks of one flush
+            out = json.loads(data)["output"]
+            text = out.get("text") or ""
+            offset = out.get("offset", length)
+            if out.get("truncated"):
+                truncated += 1
+            if offset == length:
+                length += len(text)
+            elif offset < length:
+                offset_repeats += 1
+            else:
+                offset_gaps += 1
+                length = offset + len(text)
+        else:  # one token per event (pub/sub)
+            text = data.decode()
+        for piece in text.split(";"):
+            if not piece:
+                continue
+            number, _, written = piece.partition(":")
+            seq = int(number)
+            latencies.append((at - float(written)) * 1000)
+            if seq >= chunks or seq < 0:
+                unexpected += 1
+            elif seen[seq]:
+                dups += 1
+            else:
+                seen[seq] = 1
+                if seq < highest:
+                    reordered += 1
+                else:
+                    highest = seq
+    received = sum(seen)
+    latencies.sort()
+    return {
+        "latencies": latencies,
+        "received": received,
+        "lost": chunks - received,
+        "duplicates": dups,
+        "reordered": reordered,
+        "unexpected": unexpected,
+        "offset_gaps": offset_gaps,
+        "offset_repeats": offset_repeats,
+        "truncated": truncated,
+        "events": events,
+        "output_events": output_events,
+        "final": final,
+        "error": error,
+        "bytes": sum(len(data) for _at, data in watcher.reads),
+    }
+
+
 # --- HTTP requests (submissions) ---------------------------------------------------------------
 
 
@@ -219,6 +474,9 @@ def _error_name(exc: BaseException) -> str:
 class LoadGen:
     def __init__(self) -> None:
         self.swarm = Swarm()
+        self.watchers = Watchers()
+        self.watch_cpu = 0.0
+        self.watch_started = 0.0
 
     async def connect(
         self,
@@ -393,6 +651,147 @@ class LoadGen:
         await asyncio.sleep(0.2)
         return {"closed": closed}
 
+    async def watch(
+        self,
+        host: str,
+        port: int,
+        path: str,
+        count: int,
+        ramp: int = 500,
+        headers_timeout: float = 15.0,
+        retries: int = 1,
+    ) -> Json:
+        """Opens `count` watchers of `path` (one task's stream), `ramp` at a time, each retried
+        `retries` times; every failed attempt is counted by its reason."""
+        await self.watch_close()
+        loop = asyncio.get_running_loop()
+        group = self.watchers
+        failures: dict[str, int] = {}
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+            f"Cache-Control: no-cache\r\n\r\n"
+        ).encode()
+        started = time.monotonic()
+        self.watch_cpu, self.watch_started = cpu_now(), started
+
+        async def one() -> "Watcher | None":
+            for _attempt in range(retries + 1):
+                watcher = Watcher(group, request)
+                reason: str
+                try:
+                    await loop.create_connection(lambda w=watcher: w, host, port)  # type: ignore[misc]
+                    status = await asyncio.wait_for(asyncio.shield(watcher.opened), headers_timeout)
+                    if status == 200:
+                        return watcher
+                    reason = f"HTTP {status}" if status > 0 else "closed before headers"
+                except TimeoutError:
+                    reason = "no headers in time"
+                except OSError as exc:
+                    reason = _error_name(exc)
+                watcher.close()
+                failures[reason] = failures.get(reason, 0) + 1
+            return None
+
+        for first in range(0, count, ramp):
+            batch = await asyncio.gather(*(one() for _ in range(first, min(count, first + ramp))))
+            group.clients.extend(w for w in batch if w is not None)
+        return {
+            "connected": len(group.clients),
+            "failures": failures,
+            "seconds": time.monotonic() - started,
+        }
+
+    async def watch_wait(self, patience: float, idle: float) -> Json:
+        """Until every watcher is done (final event read, or closed), or nothing was read for
+        `idle` seconds, or `patience` seconds passed."""
+        group = self.watchers
+        group.target = len(group.clients)
+        if group.done >= group.target:
+            group.done_at = group.done_at or time.time()
+        started = time.monotonic()
+        group.last_read = max(group.last_read, time.time())
+        while group.done < group.target:
+            await asyncio.sleep(0.05)
+            if time.monotonic() - started > patience or time.time() - group.last_read > idle:
+                break
+        return {
+            "watchers": group.target,
+            "done": group.done,
+            "done_at": group.done_at if group.done >= group.target else None,
+            "waited": time.monotonic() - started,
+            "cpu_seconds": cpu_now() - self.watch_cpu,
+            "wall_seconds": time.monotonic() - self.watch_started,
+        }
+
+    async def watch_collect(self, chunks: int) -> Json:
+        """Every watcher's stream parsed and checked (this takes a while: it is not measured)."""
+        group = self.watchers
+        expected = chunks * len(group.clients)
+        stride = max(1, math.ceil(expected / SAMPLE_BUDGET))
+        totals = dict.fromkeys(
+            (
+                "received", "lost", "duplicates", "reordered", "unexpected", "offset_gaps",
+                "offset_repeats", "truncated", "events", "output_events", "bytes",
+            ),
+            0,
+        )  # fmt: skip
+        finals: dict[str, int] = {}
+        errors: dict[str, int] = {}
+        dropped: dict[str, int] = {}
+        client_p50: list[float] = []
+        client_p99: list[float] = []
+        sample: list[float] = []
+        measured = 0
+        for watcher in group.clients:
+            result = check_watcher(watcher, chunks)
+            for name in totals:
+                totals[name] += result[name]
+            final = result["final"] or "none"
+            finals[final] = finals.get(final, 0) + 1
+            if result["error"]:
+                errors[result["error"]] = errors.get(result["error"], 0) + 1
+            if watcher.dropped:
+                dropped[watcher.dropped] = dropped.get(watcher.dropped, 0) + 1
+            ordered = result["latencies"]
+            if ordered:
+                client_p50.append(_sorted_percentile(ordered, 50) or 0.0)
+                client_p99.append(_sorted_percentile(ordered, 99) or 0.0)
+                sample.extend(ordered[::stride])
+                measured += len(ordered)
+            await asyncio.sleep(0)
+        sample.sort()
+        quantiles = [sample[min(len(sample) - 1, round(i / 1000 * (len(sample) - 1)))]
+                     for i in range(1001)] if sample else []  # fmt: skip
+        client_p99.sort()
+        client_p50.sort()
+        return {
+            "watchers": len(group.clients),
+            "expected": expected,
+            **totals,
+            "finals": finals,
+            "errors": errors,
+            "dropped": dropped,
+            "latency_p50_ms": _sorted_percentile(sample, 50),
+            "latency_p99_ms": _sorted_percentile(sample, 99),
+            "latency_max_ms": _sorted_percentile(sample, 100),
+            "latency_min_ms": _sorted_percentile(sample, 0),
+            "latencies": measured,
+            "exact": stride == 1,
+            "quantiles": [round(q, 3) for q in quantiles],
+            "client_p50_ms": client_p50,
+            "client_p99_ms": client_p99,
+        }
+
+    async def watch_close(self) -> Json:
+        group = self.watchers
+        for watcher in group.clients:
+            watcher.close()
+        closed = len(group.clients)
+        self.watchers = Watchers()
+        if closed:
+            await asyncio.sleep(0.2)
+        return {"closed": closed}
+
     async def submit(
         self, host: str, port: int, count: int, rate: float, body: str, path: str = "/api/tasks"
     ) -> Json:
@@ -485,6 +884,10 @@ async def serve() -> None:
         "close": gen.close,
         "submit": gen.submit,
         "post_load": gen.post_load,
+        "watch": gen.watch,
+        "watch_wait": gen.watch_wait,
+        "watch_collect": gen.watch_collect,
+        "watch_close": gen.watch_close,
     }
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 30)
@@ -502,6 +905,7 @@ async def serve() -> None:
         out.write(json.dumps(reply, separators=(",", ":")) + "\n")
         out.flush()
     await gen.close()
+    await gen.watch_close()
 
 
 def main() -> None:

@@ -18,7 +18,16 @@ NAMES = {
     "fastapi": "FastAPI + sse-starlette, pub/sub per client",
     "bare": "bare asyncio (one reader)",
     "celery": "bare Celery `send_task` loop",
+    "pubsub_tokens": "FastAPI + sse-starlette, pub/sub per client",
 }
+TOKEN_ORDER = ["taskstream", "pubsub_tokens", "bare"]
+TOKEN_MEDIANS = [
+    "connected", "latency_p50_ms", "latency_p99_ms", "latency_max_ms", "client_p99_max_ms",
+    "client_p99_median_ms", "cpu_us_per_chunk", "worker_cpu_us_per_chunk", "server_cpu_s",
+    "worker_cpu_s", "redis_cpu_s", "loadgen_busy", "events_per_client", "chunks_per_event",
+    "connect_seconds",
+]  # fmt: skip
+TOKEN_SUMS = ["lost", "duplicates", "reordered", "unexpected", "offset_gaps", "expected"]
 MEDIAN_FIELDS = [
     "connected", "latency_p50_ms", "latency_p99_ms", "latency_max_ms", "spread_p50_ms",
     "spread_max_ms", "rss_idle_mb", "rss_loaded_mb", "rss_per_client_kb", "cpu_us_per_event",
@@ -62,6 +71,36 @@ def fanout_points(results: Json) -> dict[tuple[str, int], Json]:
             for error, n in r.get("server_errors", {}).items():
                 errors[error] = errors.get(error, 0) + n
         point["server_errors"] = errors
+        points[key] = point
+    return points
+
+
+def token_points(results: Json) -> dict[tuple[str, int], Json]:
+    """Each (design, watchers) of the token stream: medians over its runs, counts summed."""
+    groups: dict[tuple[str, int], list[Json]] = {}
+    for run in results.get("tokens") or []:
+        groups.setdefault((run["design"], run["clients"]), []).append(run)
+    points: dict[tuple[str, int], Json] = {}
+    for key, runs in groups.items():
+        point: Json = {"runs": len(runs)}
+        for name in TOKEN_MEDIANS:
+            point[name] = _median(r.get(name) for r in runs)
+        for name in TOKEN_SUMS:
+            point[name] = sum(r.get(name) or 0 for r in runs)
+        failures: dict[str, int] = {}
+        for r in runs:
+            for reason, n in {**r["connect_failures"], **r["dropped"]}.items():
+                failures[reason] = failures.get(reason, 0) + n
+            if not r.get("connected_in_time", True):
+                failures["watchers in after the first write"] = (
+                    failures.get("watchers in after the first write", 0) + 1
+                )
+            if not r.get("complete", True):
+                failures["streams never ended"] = failures.get("streams never ended", 0) + 1
+        point["failures"] = failures
+        for cpu in ("0", "1"):
+            point[f"core{cpu}_busy"] = _median(r.get("cores_busy", {}).get(cpu) for r in runs)
+        point["crashed"] = sum(1 for r in runs if not r["server_alive"])
         points[key] = point
     return points
 
@@ -123,6 +162,24 @@ def summary(results: Json) -> str:
             f"  {r['design']:>10}: caught up {r['caught_up_seconds']} s, finals lost "
             f"{r['finals_lost']}, events lost {r['events_lost']}, dup {r['duplicates']}, "
             f"dropped {r.get('dropped')}"
+        )
+    tokens = token_points(results)
+    if tokens:
+        lines.append("token stream (median of runs):")
+    for (design, clients), p in sorted(tokens.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        lines.append(
+            f"  {design:>13} {clients:>5}: connected {_fmt(p['connected'])} lost {p['lost']} "
+            f"dup {p['duplicates']} reordered {p['reordered']} p50 "
+            f"{_fmt(p['latency_p50_ms'], 1)} ms p99 {_fmt(p['latency_p99_ms'], 1)} ms "
+            f"server {_fmt(p['cpu_us_per_chunk'], 2)} us/chunk worker "
+            f"{_fmt(p['worker_cpu_us_per_chunk'], 1)} us/chunk failures: "
+            f"{_failures(p['failures'])}"
+        )
+    calls = results.get("context_calls") or {}
+    if calls:
+        lines.append(
+            f"context calls: ctx.write +{calls['write_cpu_us']} us CPU/call, 200,000 "
+            f"ctx.progress +{calls['progress_200k_s']} s"
         )
     metrics = results.get("metrics") or {}
     if "skipped" in metrics:
@@ -397,6 +454,280 @@ def _storm_section(results: Json) -> list[str]:
     return out
 
 
+def _token_designs(results: Json) -> list[str]:
+    present = {r["design"] for r in results.get("tokens") or []}
+    return [d for d in TOKEN_ORDER if d in present]
+
+
+def _tokens_section(results: Json) -> list[str]:
+    points = token_points(results)
+    calls = results.get("context_calls") or {}
+    if not points and not calls:
+        return []
+    config = results["config"]
+    rate, seconds = config.get("token_rate", 2000), config.get("token_seconds", 10)
+    chunks = round(rate * seconds)
+    out = [
+        "## 5. Token stream",
+        "",
+        f"One task writes {chunks:,} small chunks, {rate:,.0f} a second for {seconds:g} s, each "
+        '`"<seq>:<time.time()>;"`, so every client can tell from each chunk it reads when it '
+        "was written and which one it is; N clients watch that task on its own stream "
+        "(`GET /api/tasks/{id}/events`), all connected before the first write. In taskstream the "
+        "kind calls `ctx.write` (`bench/kinds.py`): the worker buffers the chunks and sends "
+        "those of each OUTPUT_FLUSH_MS as one `output` event. The bare server runs the same task "
+        "on taskstream's worker and reads the task's stream with one `XREAD` reader that writes "
+        "each batch of entries, encoded once, to every socket. The pub/sub design is the one "
+        "usually built: its Celery task PUBLISHes each token on the task's channel and an "
+        "sse-starlette endpoint subscribes for each client, one SSE event per token. *Latency*: "
+        "from the write to the client's read of the chunk, over every (client, chunk); *worst "
+        "client*: the highest of the clients' own p99. *Lost / dup / reordered*: chunks a client "
+        "never read (by 60 s after the last write: a design that falls behind is stopped "
+        "there), read twice, or read after a later one, summed over clients and runs. CPU is "
+        "user + system time over the run: the server's divided by the chunks all clients read, "
+        "the worker's by the chunks written (its pacing loop included). Ratios are to the bare "
+        "server at the same count.",
+        "",
+    ]
+    designs = _token_designs(results)
+    for clients in sorted({c for _d, c in points}):
+        base = points.get(("bare", clients), {})
+        runs = max((p["runs"] for (d, c), p in points.items() if c == clients), default=1)
+        label = "watcher" if clients == 1 else "watchers"
+        out += [
+            f"### {clients:,} {label}" + (f" (median of {runs} runs)" if runs > 1 else ""),
+            "",
+        ]
+        rows = []
+        for design in designs:
+            p = points.get((design, clients))
+            if p is None:
+                continue
+            rows.append(
+                [
+                    NAMES[design],
+                    f"{_fmt(p['connected'])} / {clients:,}",
+                    f"{p['lost']:,} / {p['duplicates']:,} / {p['reordered']:,}",
+                    _fmt(p["latency_p50_ms"], 1),
+                    _vs(p["latency_p99_ms"], base.get("latency_p99_ms"), 1),
+                    _fmt(p["client_p99_max_ms"], 1),
+                    _fmt(p["chunks_per_event"], 1),
+                    _vs(p["cpu_us_per_chunk"], base.get("cpu_us_per_chunk"), 2),
+                    _fmt(p["worker_cpu_us_per_chunk"], 1),
+                    _fmt(p["redis_cpu_s"], 2),
+                    f"{_pct(p['core0_busy'])} / {_pct(p['core1_busy'])}",
+                    _failures(p["failures"])
+                    + (f"; server crashed x{p['crashed']}" if p["crashed"] else ""),
+                ]
+            )
+        out += _table(
+            [
+                "design", "connected", "lost / dup / reordered", "p50 ms", "p99 ms (vs bare)",
+                "worst client p99 ms", "chunks / event", "server CPU µs / chunk (vs bare)",
+                "worker CPU µs / chunk", "Redis CPU s", "busy: server / load core", "failures",
+            ],
+            rows,
+        )  # fmt: skip
+        out.append("")
+    if calls:
+        n = calls["calls"]
+        out += [
+            "**The kind's calls in the worker.** `bench_loop` tasks run a loop of "
+            f"{n:,} iterations on taskstream's worker (one pool process), in turns for "
+            f"{calls['rounds']} round{'s' if calls['rounds'] != 1 else ''} (medians of the "
+            'rounds\' differences): `ctx.write(f"{i} ")` against the same loop that builds the '
+            "text and drops it, and `ctx.progress(i, n)` against an empty loop. *Worker CPU* is "
+            "the worker's from /proc over the whole task, so what a write costs later (its "
+            "flushes, the final one included) is counted; *in the loop* is the kind's own "
+            "`process_time()` (every thread of the process) around the loop; *task time* is "
+            "`finished_at` less `started_at`."
+            + (
+                f" The progress figure is scaled from {n:,} calls to 200,000."
+                if n != 200_000
+                else ""
+            ),
+            "",
+            *_table(
+                [
+                    "call",
+                    "worker CPU µs / call",
+                    "in the loop: CPU µs / call",
+                    "task time µs / call",
+                    "200,000 calls add to a task",
+                ],
+                [
+                    [
+                        "`ctx.write`",
+                        _fmt(calls["write_cpu_us"], 2),
+                        _fmt(calls["write_loop_cpu_us"], 2),
+                        _fmt(calls["write_task_us"], 2),
+                        f"{_fmt(calls['write_task_us'] * 0.2, 2)} s",
+                    ],
+                    [
+                        "`ctx.progress`",
+                        _fmt(calls["progress_cpu_us"], 2),
+                        "-",
+                        _fmt(calls["progress_task_us"], 2),
+                        f"{_fmt(calls['progress_200k_s'], 2)} s",
+                    ],
+                ],
+            ),
+            "",
+        ]
+    out += _token_targets(results, points, calls)
+    out += _token_reading(results, points, calls)
+    return out
+
+
+def _token_targets(results: Json, points: dict[tuple[str, int], Json], calls: Json) -> list[str]:
+    def verdict(ok: bool | None) -> str:
+        return "-" if ok is None else ("met" if ok else "**missed**")
+
+    counts = sorted({c for d, c in points if d == "taskstream"})
+    rows: list[list[str]] = []
+    if counts:
+        ts = [p for (d, _c), p in points.items() if d == "taskstream"]
+        lost = sum(p["lost"] for p in ts)
+        dup = sum(p["duplicates"] for p in ts)
+        reordered = sum(p["reordered"] for p in ts)
+        expected = sum(p["expected"] for p in ts)
+        rows.append(
+            [
+                "0 chunks lost, duplicated or reordered",
+                f"{lost:,} lost, {dup:,} duplicated, {reordered:,} reordered of {expected:,}",
+                verdict(not (lost or dup or reordered)),
+            ]
+        )
+        top = counts[-1]
+        p99 = points[("taskstream", top)]["latency_p99_ms"]
+        each = sorted(
+            r["latency_p99_ms"]
+            for r in results.get("tokens") or []
+            if r["design"] == "taskstream" and r["clients"] == top and r["latency_p99_ms"]
+        )
+        spread = f" (runs: {_fmt(each[0], 1)} to {_fmt(each[-1], 1)} ms)" if len(each) > 1 else ""
+        rows.append(
+            [
+                "p99 under 100 ms at 1,000 watchers",
+                f"{_fmt(p99, 1)} ms at {top:,}{spread}",
+                verdict(p99 < 100 if p99 is not None and top >= 1000 else None),
+            ]
+        )
+        ratios = [
+            (c, v / b)
+            for c in counts
+            if (v := _at(points, "taskstream", c, "cpu_us_per_chunk"))
+            and (b := _at(points, "bare", c, "cpu_us_per_chunk"))
+        ]
+        rows.append(
+            [
+                "API CPU per delivered chunk at most 2x the bare server's",
+                ", ".join(f"{r:.2f}x at {c:,}" for c, r in ratios) or "-",
+                verdict(all(r <= 2 for _c, r in ratios) if ratios else None),
+            ]
+        )
+    if calls:
+        rows.append(
+            [
+                "ctx.write adds under 20 µs per call",
+                f"{_fmt(calls['write_cpu_us'], 2)} µs of worker CPU",
+                verdict(calls["write_cpu_us"] < 20),
+            ]
+        )
+        rows.append(
+            [
+                "200,000 ctx.progress calls add under 1 s to a task",
+                f"{_fmt(calls['progress_200k_s'], 2)} s",
+                verdict(calls["progress_200k_s"] < 1),
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "Targets of task output, against this run:",
+        "",
+        *_table(["target", "this run", ""], rows),
+        "",
+    ]
+
+
+def _ms(value: Any) -> str:
+    """A latency for a sentence: ms, or s once it is past ten seconds."""
+    if isinstance(value, int | float) and value >= 10_000:
+        return f"{value / 1000:,.0f} s"
+    return f"{_fmt(value, 1)} ms"
+
+
+def _token_reading(results: Json, points: dict[tuple[str, int], Json], calls: Json) -> list[str]:
+    """A few sentences of what the figures say."""
+    counts = sorted({c for d, c in points if d == "taskstream"})
+    if not counts:
+        return []
+    n, low = counts[-1], counts[0]
+    ts = points[("taskstream", n)]
+    bare = points.get(("bare", n), {})
+    pubsub = points.get(("pubsub_tokens", n), {})
+    text = (
+        f"At {n:,} watchers taskstream delivers each chunk in {_ms(ts['latency_p50_ms'])} at "
+        f"the median and {_ms(ts['latency_p99_ms'])} at p99 (the bare server, on the same "
+        f"worker: {_ms(bare.get('latency_p50_ms'))} and {_ms(bare.get('latency_p99_ms'))}), "
+        f"about {_fmt(ts['chunks_per_event'], 0)} chunks to an event, and what each client "
+        "costs is paid per event, not per chunk: "
+        f"{_fmt(ts['cpu_us_per_chunk'], 2)} µs of API CPU per delivered chunk, "
+        f"{_ratio(ts['cpu_us_per_chunk'], bare.get('cpu_us_per_chunk'))} the bare server's."
+    )
+    first = points.get(("taskstream", low), {})
+    p50 = first.get("latency_p50_ms")
+    if low != n and isinstance(p50, int | float) and p50 < 20:
+        text += (
+            f" With {low:,} watcher{'s' if low != 1 else ''} its median is {_ms(p50)}: a "
+            "chunk waits up to one flush interval (OUTPUT_FLUSH_MS, 20 ms) in the worker's "
+            "buffer, half of it on average, and that wait is most of its latency."
+        )
+    if pubsub:
+        lost, expected = pubsub.get("lost") or 0, pubsub.get("expected") or 0
+        share = f" ({lost / expected:.0%} of them)" if lost and expected else ""
+        text += (
+            " The pub/sub design pays for every token at every client (a Redis message to each "
+            "subscription, a read, an SSE event and a socket write per client): "
+            f"{_fmt(pubsub.get('cpu_us_per_chunk'), 1)} µs per delivered chunk "
+            f"({_ratio(pubsub.get('cpu_us_per_chunk'), ts['cpu_us_per_chunk'])} taskstream's) "
+            f"at {n:,} watchers, p99 {_ms(pubsub.get('latency_p99_ms'))}"
+        )
+        behind = pubsub.get("latency_p99_ms")
+        if lost or (isinstance(behind, int | float) and behind > 1000):
+            text += ": it cannot keep up, each token queues behind those before it" + (
+                f", and {lost:,} chunks{share} had not arrived a minute after the last write"
+                if lost
+                else ""
+            )
+        else:
+            text += f", {lost:,} chunks lost"
+        small, mine = points.get(("pubsub_tokens", low), {}), points.get(("taskstream", low), {})
+        s99, t99 = small.get("latency_p99_ms"), mine.get("latency_p99_ms")
+        if low != n and isinstance(s99, int | float) and isinstance(t99, int | float) and s99 < t99:
+            text += (
+                f"; with {low:,} watcher{'s' if low != 1 else ''} its p99 is lower than "
+                f"taskstream's ({_ms(s99)} against {_ms(t99)}), since it sends each token at "
+                "once instead of buffering it"
+            )
+        text += "."
+    text += (
+        f" The worker spends {_fmt(ts['worker_cpu_us_per_chunk'], 1)} µs of CPU per chunk "
+        f"written, of which `ctx.write` itself is {_fmt(calls.get('write_cpu_us'), 2)} µs (above); "
+        "the rest is the pacing loop (a sleep before each write) and the flushes, one per "
+        f"{_fmt(ts['chunks_per_event'], 0)} chunks"
+        if calls
+        else f" The worker spends {_fmt(ts['worker_cpu_us_per_chunk'], 1)} µs of CPU per chunk "
+        "written, its pacing loop (a sleep before each write) included"
+    )
+    if pubsub.get("worker_cpu_us_per_chunk"):
+        per = _fmt(pubsub["worker_cpu_us_per_chunk"], 1)
+        text += f" (the pub/sub task, one PUBLISH a token, same loop: {per} µs)"
+    text += "."
+    return [text, ""]
+
+
 def _metrics_section(results: Json) -> list[str]:
     metrics = results.get("metrics") or {}
     out = ["## Metrics cost", ""]
@@ -529,6 +860,7 @@ def write(results: Json) -> None:
         *_submission_section(results),
         *_worker_section(results),
         *_storm_section(results),
+        *_tokens_section(results),
         *_metrics_section(results),
         *targets_section(results),
         *limits_section(results),

@@ -29,12 +29,14 @@ from bench.driver import LoadGen
 from bench.procs import ROOT, Cores, machine, machine_busy, raise_file_limit
 from bench.scenarios import (
     celery_send_loop,
+    context_calls,
     fanout,
     reconnect_storm,
     submission,
+    token_stream,
     worker_throughput,
 )
-from bench.stacks import DESIGNS, TASKSTREAM, Design, Stack
+from bench.stacks import DESIGNS, TASKSTREAM, TOKEN_DESIGNS, Design, Stack
 
 RESULTS = ROOT / "bench" / "results"
 Json = dict[str, Any]
@@ -58,6 +60,11 @@ class Config:
     storm_clients: int = 1000
     storm_tasks: int = 50
     metrics_clients: int = 1000
+    token_clients: list[int] = field(default_factory=lambda: [1, 100, 1000])
+    token_rate: float = 2000.0  # chunks per second
+    token_seconds: float = 10.0
+    context_calls: int = 200_000  # ctx.write / ctx.progress calls per microbenchmark task
+    context_rounds: int = 3
     loadgen_procs: int = 1
     quiet_wait: float = 240.0  # seconds in all to wait for other processes to go quiet
     fresh_per_run: bool = True
@@ -78,6 +85,11 @@ class Config:
             storm_clients=200,
             storm_tasks=10,
             metrics_clients=100,
+            token_clients=[1, 10],
+            token_rate=1000.0,
+            token_seconds=1.0,
+            context_calls=20_000,
+            context_rounds=1,
             fresh_per_run=False,
             quiet_wait=0.0,
         )
@@ -104,6 +116,8 @@ class Bench:
             "worker": [],
             "storm": [],
             "metrics": {},
+            "tokens": [],
+            "context_calls": {},
             "errors": [],
             "background_load": [],
         }
@@ -183,6 +197,10 @@ class Bench:
                 self.problems.append(f"taskstream lost deliveries in {what}")
             if result.get("duplicates"):
                 self.problems.append(f"taskstream duplicated deliveries in {what}")
+            if result.get("reordered"):
+                self.problems.append(f"taskstream delivered chunks out of order in {what}")
+            if result.get("offset_gaps"):
+                self.problems.append(f"taskstream's output offsets skipped ahead in {what}")
             if result.get("connected", 1) == 0:
                 self.problems.append(f"no client could connect to taskstream in {what}")
         if not result.get("server_alive", True) and (
@@ -375,6 +393,86 @@ class Bench:
             "ratio": round(on / off, 3) if on and off else None,
         }
 
+    async def run_token_point(
+        self, design: Design, stack: Stack | None, clients: int, repeat: int
+    ) -> None:
+        cfg = self.config
+        gen = self.gen
+        assert gen is not None
+        chunks = max(1, round(cfg.token_rate * cfg.token_seconds))
+
+        async def measure(s: Stack) -> Json:
+            return await token_stream(s, gen, clients, chunks, cfg.token_rate, ramp=cfg.ramp)
+
+        async def fresh() -> Json:
+            async with self.stack(design) as s:
+                return await measure(s)
+
+        what = f"token stream {clients} watchers"
+        self.log(f"{design.key}: {what} ({chunks:,} chunks at {cfg.token_rate:g}/s)")
+        result = await self.attempt(
+            what, design, fresh if stack is None else lambda: measure(stack)
+        )
+        if result is None:
+            return
+        result["design"] = design.key
+        result["repeat"] = repeat
+        self.check(design, what, result)
+        if design is TASKSTREAM and not result["complete"]:
+            self.problems.append(f"taskstream's {what}: not every stream ended")
+        self.results["tokens"].append(result)
+        self.log(
+            f"  connected {result['connected']}/{clients}, lost {result['lost']}, dup "
+            f"{result['duplicates']}, reordered {result['reordered']}, p50 "
+            f"{result['latency_p50_ms']} ms, p99 {result['latency_p99_ms']} ms, server "
+            f"{result['cpu_us_per_chunk']} us/chunk, worker {result['worker_cpu_us_per_chunk']} "
+            f"us/chunk, loadgen {result['loadgen_busy']:.0%}"
+        )
+
+    async def run_tokens(self) -> None:
+        """The token stream for each design that has one, then the context-call microbenchmark."""
+        cfg = self.config
+        designs = [TOKEN_DESIGNS[key] for key in cfg.designs if key in TOKEN_DESIGNS]
+        if cfg.fresh_per_run:
+            for clients in cfg.token_clients:
+                repeats = cfg.repeats if clients <= cfg.repeat_up_to else 1
+                for repeat in range(repeats):
+                    for design in designs:
+                        await self.run_token_point(design, None, clients, repeat)
+        else:
+            for design in designs:
+
+                async def every(design: Design = design) -> Json:
+                    async with self.stack(design) as s:
+                        for clients in cfg.token_clients:
+                            await self.run_token_point(design, s, clients, 0)
+                    return {}
+
+                await self.attempt("token stream stack", design, every)
+        if "taskstream" in cfg.designs:
+            await self.run_context_calls()
+
+    async def run_context_calls(self) -> None:
+        cfg = self.config
+
+        async def measure() -> Json:
+            assert self.gen is not None
+            async with self.stack(TASKSTREAM) as s:
+                return await context_calls(s, self.gen, cfg.context_calls, cfg.context_rounds)
+
+        self.log(
+            f"taskstream: ctx.write and ctx.progress in the worker ({cfg.context_calls:,} calls "
+            f"x {cfg.context_rounds})"
+        )
+        result = await self.attempt("context calls", TASKSTREAM, measure)
+        if result is None:
+            return
+        self.results["context_calls"] = result
+        self.log(
+            f"  ctx.write adds {result['write_cpu_us']} us CPU per call; "
+            f"200,000 ctx.progress add {result['progress_200k_s']} s"
+        )
+
     async def run(self) -> None:
         cfg = self.config
         main = asyncio.current_task()
@@ -410,6 +508,8 @@ class Bench:
                             await self.run_submission(design, cfg.submit_streaming, None)
             if "worker" not in cfg.skip:
                 await self.run_worker()
+            if "tokens" not in cfg.skip:
+                await self.run_tokens()
             if "metrics" not in cfg.skip and cfg.metrics_clients and "taskstream" in cfg.designs:
                 await self.run_metrics()
         finally:
@@ -442,15 +542,16 @@ class Bench:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="smoke run (about a minute)")
+    mode.add_argument("--quick", action="store_true", help="smoke run (about two minutes)")
     mode.add_argument("--full", action="store_true", help="every scenario at full scale (default)")
     parser.add_argument("--designs", help=f"comma list of {','.join(DESIGNS)}")
     parser.add_argument("--clients", help="comma list of fan-out client counts")
     parser.add_argument("--repeats", type=int, help="runs of each fan-out point (median kept)")
     parser.add_argument("--tasks", type=int, help="tasks per fan-out run")
     parser.add_argument(
-        "--skip", default="", help="comma list: fanout,storm,submission,worker,metrics"
+        "--skip", default="", help="comma list: fanout,storm,submission,worker,tokens,metrics"
     )
+    parser.add_argument("--token-clients", help="comma list of token stream watcher counts")
     parser.add_argument(
         "--streaming", type=int, help="SSE clients during the second submission run (0: none)"
     )
@@ -495,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         config.repeats = args.repeats
     if args.tasks:
         config.tasks = args.tasks
+    if args.token_clients:
+        config.token_clients = [int(n) for n in args.token_clients.split(",")]
     if args.streaming is not None:
         config.submit_streaming = args.streaming
     if args.loadgen_procs:

@@ -1,8 +1,10 @@
 """The measurements, each on a running stack and the load generator; each returns plain JSON."""
 
 import asyncio
+import json
 import statistics
 import time
+from datetime import datetime
 from typing import Any
 
 from bench.driver import LoadGen
@@ -307,4 +309,219 @@ async def reconnect_storm(
         "clients_not_exact": wrong,
         "server_alive": stack.server.running,
         "server_errors": stack.log_errors(),
+    }
+
+
+# --- the token stream ------------------------------------------------------------------------
+
+
+def tokens_body(chunks: int, rate: float, start_at: float) -> str:
+    params = {"chunks": chunks, "rate": rate, "start_at": round(start_at, 3)}
+    return json.dumps({"kind": "tokens", "params": params})
+
+
+def has_output() -> bool:
+    """Whether the taskstream under test gives a kind's function `ctx.write`."""
+    from taskstream.worker.context import WorkerContext
+
+    return hasattr(WorkerContext, "write")
+
+
+def last_event(stack: Stack, task_id: str) -> Json | None:
+    """The task's last event (taskstream's own parse of its own stream), as JSON."""
+    from taskstream.events.entries import LogEntry
+
+    client = stack.redis.client()
+    entries: Any = client.xrevrange(f"ts:task:{task_id}:events", "+", "-", count=1)
+    if not entries:
+        return None
+    entry_id, fields = entries[0]
+    event: Json = LogEntry.from_redis(str(entry_id), fields).event().model_dump(mode="json")
+    return event
+
+
+async def _watch_task(
+    stack: Stack, gen: LoadGen, clients: int, chunks: int, rate: float, ramp: int, lead: float
+) -> Json:
+    """Submits a `tokens` task that starts writing `lead` s from now, and opens `clients`
+    watchers of its stream meanwhile. The CPU counters are read once they are all in."""
+    start_at = time.time() + lead
+    results = await gen.submit(stack.port, 1, 1.0, tokens_body(chunks, rate, start_at))
+    if results[0]["status"] != 202 or not results[0].get("id"):
+        raise RuntimeError(f"token task submission failed: {results[0]}")
+    task_id = results[0]["id"]
+    connect = await gen.watch(stack.port, f"/api/tasks/{task_id}/events", clients, ramp=ramp)
+    # A pub/sub design answers 200 before its SUBSCRIBE lands: leave it a moment before the start.
+    in_time = time.time() < start_at - 0.3
+    return {"task_id": task_id, "start_at": start_at, "connect": connect, "in_time": in_time}
+
+
+async def token_stream(
+    stack: Stack, gen: LoadGen, clients: int, chunks: int, rate: float, *, ramp: int
+) -> Json:
+    """One task writes `chunks` chunks at `rate`/s, each carrying its write time, watched on its
+    own stream by `clients` clients: each chunk's write-to-receipt latency at every client, and
+    every chunk lost, duplicated or out of order; CPU of the server, the worker and Redis."""
+    assert stack.worker is not None
+    if stack.design.event_log and not has_output():
+        from bench.kinds import NO_WRITE
+
+        raise RuntimeError(f"token stream not run: {NO_WRITE}")
+    # Warm-up: a short task to one watcher, end to end (and a clear failure if writes fail).
+    warm = await _watch_task(stack, gen, 1, 50, 1000.0, ramp, 0.6)
+    await gen.watch_wait(30, 15)
+    got = await gen.watch_collect(50)
+    await gen.watch_close()
+    if got["finals"].get("succeeded") != 1 or got["lost"]:
+        event = last_event(stack, warm["task_id"]) if stack.design.event_log else None
+        error = (event or {}).get("error") or got["errors"] or got["dropped"]
+        raise RuntimeError(
+            f"warm-up token task: finals {got['finals']}, {got['received']} of 50 chunks; {error}"
+        )
+    server, redis = stack.server.pid, stack.redis.process.pid
+    worker = stack.worker.pid
+    # Time for every watcher to be in before the first write: a per-client design takes about
+    # 3 s to answer and subscribe 1,000 of them on its one core.
+    lead = 1.5 + clients * 0.006
+    watch = await _watch_task(stack, gen, clients, chunks, rate, ramp, lead)
+    connect = watch["connect"]
+    cpu0 = (cpu_seconds(server), cpu_seconds(redis), cpu_seconds(worker))
+    ticks = cpu_ticks()
+    await asyncio.sleep(max(0.0, watch["start_at"] - time.time()))
+    wait = await gen.watch_wait(chunks / rate + 60, 15)
+    cores_busy = busy_since(ticks)
+    cpu1 = (cpu_seconds(server), cpu_seconds(redis), cpu_seconds(worker))
+    got = await gen.watch_collect(chunks)
+    await gen.watch_close()
+    result = None
+    if stack.design.event_log:
+        event = last_event(stack, watch["task_id"])
+        result = (event or {}).get("result")
+    server_cpu, redis_cpu, worker_cpu = (b - a for a, b in zip(cpu0, cpu1, strict=True))
+    received = got["received"] + got["duplicates"]
+    clients_p99 = got["client_p99_ms"]
+    watchers = max(1, got["watchers"])
+    return {
+        "clients": clients,
+        "connected": connect["connected"],
+        "connect_failures": connect["failures"],
+        "connect_seconds": round(connect["seconds"], 2),
+        "connected_in_time": watch["in_time"],
+        "chunks": chunks,
+        "rate": rate,
+        "expected": got["expected"],
+        "received": got["received"],
+        "lost": got["lost"] + chunks * (clients - got["watchers"]),
+        "duplicates": got["duplicates"],
+        "reordered": got["reordered"],
+        "unexpected": got["unexpected"],
+        "offset_gaps": got["offset_gaps"],
+        "offset_repeats": got["offset_repeats"],
+        "truncated": got["truncated"],
+        "events_per_client": round(got["output_events"] / watchers, 1),
+        "chunks_per_event": round(got["received"] / got["output_events"], 2)
+        if got["output_events"]
+        else None,
+        "latency_p50_ms": got["latency_p50_ms"],
+        "latency_p99_ms": got["latency_p99_ms"],
+        "latency_max_ms": got["latency_max_ms"],
+        "latency_exact": got["exact"],
+        "client_p99_median_ms": median(clients_p99),
+        "client_p99_max_ms": round(max(clients_p99), 2) if clients_p99 else None,
+        "client_p50_median_ms": median(got["client_p50_ms"]),
+        "server_cpu_s": round(server_cpu, 2),
+        "cpu_us_per_chunk": round(server_cpu / received * 1e6, 2) if received else None,
+        "worker_cpu_s": round(worker_cpu, 2),
+        "worker_cpu_us_per_chunk": round(worker_cpu / chunks * 1e6, 2),
+        "redis_cpu_s": round(redis_cpu, 2),
+        "loadgen_busy": round(wait["cpu_seconds"] / max(wait["wall_seconds"], 1e-9), 2),
+        "cores_busy": {str(cpu): busy for cpu, busy in cores_busy.items()},
+        "done": wait["done"],
+        "complete": wait["done_at"] is not None,
+        "finals": got["finals"],
+        "errors": got["errors"],
+        "dropped": got["dropped"],
+        "bytes_per_client": round(got["bytes"] / watchers),
+        "task_result": result,
+        "server_alive": stack.server.running,
+        "server_errors": stack.log_errors(),
+    }
+
+
+def loop_body(calls: int, op: str) -> str:
+    return json.dumps({"kind": "bench_loop", "params": {"calls": calls, "op": op}})
+
+
+async def context_calls(stack: Stack, gen: LoadGen, calls: int, rounds: int) -> Json:
+    """The added cost of `ctx.write` and `ctx.progress` in the worker: `bench_loop` tasks of
+    `calls` iterations, each op against the same loop without the call, in turns (text, write,
+    empty, progress) for `rounds` rounds. Per task: the kind's own CPU and wall time of its loop,
+    the worker's CPU over the whole task (/proc: its final flush included) and the task's time
+    from `started_at` to `finished_at`."""
+    assert stack.worker is not None
+    if not has_output():
+        from bench.kinds import NO_WRITE
+
+        raise RuntimeError(f"context calls not measured: {NO_WRITE}")
+    client = stack.redis.client()
+    worker = stack.worker.pid
+    ops = ("text", "write", "empty", "progress")
+    runs: dict[str, list[Json]] = {op: [] for op in ops}
+
+    async def one(op: str, n: int) -> Json:
+        cpu0 = cpu_seconds(worker)
+        results = await gen.submit(stack.port, 1, 1.0, loop_body(n, op))
+        if results[0]["status"] != 202:
+            raise RuntimeError(f"bench_loop submission failed: {results[0]}")
+        task_id = results[0]["id"]
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            state = client.hget(f"ts:task:{task_id}", "state")
+            if state in ("succeeded", "failed", "cancelled"):
+                break
+            await asyncio.sleep(0.02)
+        worker_cpu = cpu_seconds(worker) - cpu0
+        task = await asyncio.to_thread(stack.get_json, f"/api/tasks/{task_id}")
+        if task["state"] != "succeeded":
+            raise RuntimeError(f"bench_loop {op} ended {task['state']}: {task.get('error')}")
+        started = datetime.fromisoformat(task["started_at"])
+        finished = datetime.fromisoformat(task["finished_at"])
+        result = task["result"]
+        output = task.get("output") or {}
+        return {
+            "worker_cpu_s": worker_cpu,
+            "task_s": (finished - started).total_seconds(),
+            "loop_cpu_s": result["cpu_s"],
+            "loop_wall_s": result["wall_s"],
+            "truncated": any(s.get("truncated") for s in output.values()),
+        }
+
+    for op in ops:  # warm-up: every path once
+        await one(op, 1000)
+    for _ in range(rounds):
+        for op in ops:
+            runs[op].append(await one(op, calls))
+
+    def added(op: str, base: str, name: str) -> float:
+        """Median over rounds of (op - base) for `name`, per call, in µs."""
+        pairs = zip(runs[op], runs[base], strict=True)
+        diffs: list[float] = [(a[name] - b[name]) / calls * 1e6 for a, b in pairs]
+        return round(statistics.median(diffs), 3)
+
+    pairs = zip(runs["progress"], runs["empty"], strict=True)
+    progress_added = statistics.median(a["task_s"] - b["task_s"] for a, b in pairs)
+    return {
+        "calls": calls,
+        "rounds": rounds,
+        "runs": runs,
+        "write_cpu_us": added("write", "text", "worker_cpu_s"),
+        "write_loop_cpu_us": added("write", "text", "loop_cpu_s"),
+        "write_loop_wall_us": added("write", "text", "loop_wall_s"),
+        "write_task_us": added("write", "text", "task_s"),
+        "progress_cpu_us": added("progress", "empty", "worker_cpu_s"),
+        "progress_loop_wall_us": added("progress", "empty", "loop_wall_s"),
+        "progress_task_us": added("progress", "empty", "task_s"),
+        # What 200,000 calls add to a task's time (scaled when `calls` is fewer).
+        "progress_200k_s": round(progress_added * 200_000 / calls, 3),
+        "truncated": any(r["truncated"] for r in runs["write"]),
     }

@@ -8,6 +8,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import Process, free_port
 from tests.support.waiting import wait_until
@@ -63,6 +64,21 @@ BARE = Design(
     "`python -m bench.baselines.bare_sse`: uvloop, asyncio transports, backlog 4096",
 )
 DESIGNS = {d.key: d for d in (TASKSTREAM, FLASK, FASTAPI, BARE)}
+# The token stream's pub/sub design: `fastapi`'s, with a per-task channel and a task that
+# publishes each token (its own app, so the other scenarios' `fastapi` stays as it is).
+PUBSUB_TOKENS = Design(
+    "pubsub_tokens",
+    "FastAPI + sse-starlette, pub/sub per client",
+    "FastAPI pub/sub",
+    False,
+    "uvicorn as `fastapi`; `bench.baselines.pubsub_tokens`: the Celery task PUBLISHes each token, "
+    "each client's generator subscribes on its own connection",
+)
+# The designs of the token stream, by the `--designs` key that selects each.
+TOKEN_DESIGNS = {"taskstream": TASKSTREAM, "bare": BARE, "fastapi": PUBSUB_TOKENS}
+# The benchmark's task kinds (`bench/kinds.py`), for taskstream's API and worker and the bare
+# server alike.
+KIND_MODULES = "bench.kinds"
 
 
 class Stack:
@@ -85,6 +101,8 @@ class Stack:
         if design.key == "taskstream":
             # Like the baselines, no metrics unless a measurement asks for them.
             self.env["METRICS_ENABLED"] = "false"
+        if design.event_log:
+            self.env["TASK_KIND_MODULES"] = KIND_MODULES
         self.env |= env or {}
         self.worker = self._worker() if worker else None
         self.server = self._server()
@@ -120,8 +138,9 @@ class Stack:
                 args += ["--timeout", "300", "--graceful-timeout", "5", "--keep-alive", "30"]
                 args += ["--log-level", "warning", "-b", f"127.0.0.1:{port}"]
                 args += ["bench.baselines.flask_app:app"]
-            case "fastapi":
-                args = [PY, "-m", "uvicorn", "bench.baselines.fastapi_app:app"]
+            case "fastapi" | "pubsub_tokens":
+                module = "fastapi_app" if self.design.key == "fastapi" else "pubsub_tokens"
+                args = [PY, "-m", "uvicorn", f"bench.baselines.{module}:app"]
                 args += ["--host", "127.0.0.1", "--port", port, "--loop", "uvloop"]
                 args += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
                 args += ["--backlog", "4096", "--timeout-keep-alive", "30"]
@@ -166,6 +185,10 @@ class Stack:
                 return bool(reply.status == 200)
 
         wait_until(up, 60, message=f"{self.design.key} server")
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as reply:
+            return json.loads(reply.read())
 
     def get_status(self, path: str) -> int:
         try:

@@ -11,6 +11,13 @@ events. Only the streaming side differs: one `XREAD` reader encodes each event o
 coroutine, queue or framework per client. A client whose unsent output passes `--max-buffer`
 bytes is dropped. `Last-Event-ID` resumes from the log like taskstream (without its `reset`
 handling of trimmed or unknown ids).
+
+`GET /api/tasks/{id}/events` (the token-stream scenario) is one task's stream the same way: the
+first watcher of a task starts one `XREAD` reader of that task's own stream (`ts:task:<id>:events`,
+from its first event), which writes each batch of entries, encoded once, to every watcher of the
+task, and closes them all after the task's final event. A watcher that joins later gets what
+is read from then on (no catch-up: the scenario's watchers are all in before the task writes).
+Kinds are loaded with TASK_KIND_MODULES, as taskstream's API does.
 """
 
 import argparse
@@ -75,7 +82,7 @@ class Hub:
         self.store = store
         self.settings = settings
         self.celery = celery
-        self.kinds = load()
+        self.kinds = load(settings.task_kind_modules)
         self.threads = ThreadPoolExecutor(8, thread_name_prefix="send")
         # Whichever way this taskstream queues a task: in the append itself, or after it.
         self.one_step = (
@@ -86,6 +93,7 @@ class Hub:
         self.live: set[Connection] = set()
         self.catching_up: set[Connection] = set()
         self.max_buffer = 1 << 20
+        self.tasks: dict[str, TaskWatchers] = {}
 
     async def run(self) -> None:
         self.position = parse_event_id(await self.store.last_event_id()) or ZERO
@@ -121,6 +129,13 @@ class Hub:
         for conn in self.catching_up:
             conn.pending.extend(frames)
 
+    def watch(self, conn: "Connection", task_id: str) -> None:
+        watchers = self.tasks.get(task_id)
+        if watchers is None:
+            watchers = self.tasks[task_id] = TaskWatchers(self, task_id)
+        watchers.live.add(conn)
+        conn.watching = watchers
+
     async def submit(self, request: Any) -> bytes:
         """What taskstream's submission does: task state and `queued` event, then the message."""
         kind = self.kinds.get(str(request.get("kind")))
@@ -151,9 +166,57 @@ class Hub:
                 conn.transport.write(PING)
 
 
+class TaskWatchers:
+    """One task's watchers and the one reader of its own stream, until its final event."""
+
+    def __init__(self, hub: Hub, task_id: str) -> None:
+        self.hub = hub
+        self.task_id = task_id
+        self.live: set[Connection] = set()
+        self.reader = async_redis(hub.settings, socket_timeout=10, name="bare-task-reader")
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
+        key = self.hub.store.keys.task_events(self.task_id)
+        position = "0-0"
+        limit = self.hub.max_buffer
+        try:
+            while True:
+                try:
+                    reply: Any = await self.reader.xread({key: position}, count=1000, block=1000)
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # retry
+                    log.warning("task reader: %s", exc)
+                    await asyncio.sleep(0.2)
+                    continue
+                for _stream, entries in reply or ():
+                    final = False
+                    parts = []
+                    for entry_id, fields in entries:
+                        entry = LogEntry.from_redis(str(entry_id), fields)
+                        parts.append(encode(entry))
+                        final = final or entry.final
+                    position = str(entries[-1][0])
+                    batch = b"".join(parts)
+                    for conn in list(self.live):
+                        transport = conn.transport
+                        if transport.get_write_buffer_size() > limit:
+                            self.live.discard(conn)
+                            transport.abort()
+                        else:
+                            transport.write(batch)
+                    if final:
+                        for conn in self.live:
+                            conn.transport.close()  # once what it holds is sent
+                        return
+        finally:
+            self.hub.tasks.pop(self.task_id, None)
+            await self.reader.aclose()
+
+
 class Connection(asyncio.Protocol):
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        self.watching: TaskWatchers | None = None
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.buffer = b""
         self.busy = False
@@ -166,6 +229,8 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.live.discard(self)
         self.hub.catching_up.discard(self)
+        if self.watching is not None:
+            self.watching.live.discard(self)
 
     def data_received(self, data: bytes) -> None:
         if self.streaming:
@@ -197,6 +262,11 @@ class Connection(asyncio.Protocol):
             if resume is None and query.startswith("last_event_id="):
                 resume = query.partition("=")[2]
             self.stream(resume)
+        elif method == "GET" and path.startswith("/api/tasks/") and path.endswith("/events"):
+            self.streaming = True
+            self.buffer = b""
+            self.transport.write(STREAM_HEAD)
+            self.hub.watch(self, path.split("/")[3])
         elif method == "POST" and path == "/api/tasks":
             self.busy = True
             asyncio.get_running_loop().create_task(self.submit(body))
@@ -256,7 +326,7 @@ class Connection(asyncio.Protocol):
 
 async def serve(host: str, port: int, max_buffer: int) -> None:
     settings = Settings()
-    kinds = load()
+    kinds = load(settings.task_kind_modules)
     # Catch-ups and submissions queue for one of 64 connections rather than fail when a
     # thousand clients reconnect at once (redis-py's default pool refuses its 101st user).
     pool = aioredis.BlockingConnectionPool.from_url(

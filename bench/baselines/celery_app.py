@@ -7,7 +7,11 @@ ignored), so the only difference in the worker is what a task does around its fu
 
 - `bench.add`: the function and nothing else (the bare Celery baseline);
 - `bench.add_pubsub`: the original demo's task, which publishes a `started` message and then a
-  `succeeded` message carrying the result on one Redis pub/sub channel (`bench:events`).
+  `succeeded` message carrying the result on one Redis pub/sub channel (`bench:events`);
+- `bench.tokens_pubsub`: the usual design of a task that streams tokens: from `start_at` on, it
+  PUBLISHes each of `chunks` chunks (`"<seq>:<time.time()>;"`, as taskstream's `tokens` kind
+  writes them) at `rate` per second on the task's own channel (`bench:tokens:<task id>`), one
+  message per token, then `[DONE]`.
 """
 
 import json
@@ -22,6 +26,8 @@ from celery.signals import worker_ready
 
 QUEUE = "bench"
 CHANNEL = "bench:events"
+TOKENS_CHANNEL = "bench:tokens:"
+TOKENS_DONE = b"[DONE]"
 READY_KEY = "bench:worker-ready"
 
 
@@ -80,6 +86,25 @@ def add_pubsub(self: Task[Any, Any], x: float, y: float) -> float:
     result = x + y
     publish(task_id, "succeeded", kind="add", result=result)
     return result
+
+
+@app.task(name="bench.tokens_pubsub", bind=True)
+def tokens_pubsub(self: Task[Any, Any], chunks: int, rate: float, start_at: float) -> int:
+    channel = TOKENS_CHANNEL + str(self.request.id)
+    publish_ = publisher().publish
+    wait = start_at - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    interval = 1.0 / rate
+    clock, now, sleep = time.perf_counter, time.time, time.sleep
+    begin = clock()
+    for seq in range(chunks):
+        delay = begin + seq * interval - clock()
+        if delay > 0:
+            sleep(delay)
+        publish_(channel, f"{seq}:{now()!r};")
+    publish_(channel, TOKENS_DONE)
+    return chunks
 
 
 @worker_ready.connect
