@@ -200,3 +200,50 @@ def test_at_most_four_rows_follow_live_and_the_page_still_answers(page: Page) ->
         expect(row).to_have_attribute("data-state", "cancelled", timeout=LONG)
     for each in status[0], status[2], status[3], status[4]:
         expect(each).to_have_attribute("data-status", "complete", timeout=LONG)
+
+
+def test_a_fast_answer_with_a_hundred_tasks_listed_touches_only_its_own_text(
+    page: Page, site: Site
+) -> None:
+    """200 words a second into an open row, a hundred tasks listed: the words are appended to the
+    row's text, never re-rendered, and no other row is touched while they arrive (what keeps the
+    page smooth is that the work per chunk does not grow with the list or the text)."""
+    for n in range(100):
+        site.stack.submit("add", x=n, y=1)
+    page.reload()
+    expect(page.locator("#tasks > li[data-id]")).to_have_count(100, timeout=LONG)
+    row = submit(page, "generate", words=600, rate=200)
+    task_id = task_id_of(row)
+    open_output(row)
+    expect(row.locator(TEXT)).to_have_text(re.compile(r"\S"), timeout=LONG)
+    page.evaluate(
+        """([id, sel]) => {
+          const text = document.querySelector(`li[data-id='${id}'] ${sel}`);
+          window.__seen = { others: 0, removed: 0, appended: 0 };
+          new MutationObserver((records) => {
+            for (const r of records) {
+              const row = (r.target.nodeType === 1 ? r.target : r.target.parentElement)
+                ?.closest("#tasks > li[data-id]");
+              if (row && row.dataset.id !== id) window.__seen.others += 1;
+              if (!text.contains(r.target)) continue;
+              if (r.type === "characterData") {  // a text node grew, or was rewritten
+                if (r.target.data.startsWith(r.oldValue)) window.__seen.appended += 1;
+                else window.__seen.removed += 1;
+              } else {
+                window.__seen.removed += r.removedNodes.length;
+                window.__seen.appended += r.addedNodes.length;
+              }
+            }
+          }).observe(document.querySelector("#tasks"), {
+            subtree: true, childList: true, attributes: true,
+            characterData: true, characterDataOldValue: true,
+          });
+        }""",
+        [task_id, TEXT],
+    )
+    wait_until_complete(row)
+    seen = page.evaluate("window.__seen")
+    assert seen["others"] == 0, seen  # the other hundred rows were left alone
+    assert seen["removed"] == 0, seen  # the text only grew
+    assert seen["appended"] > 10, seen  # in many small appends, as the chunks came
+    assert row.locator(TEXT).text_content() == output_text(site, task_id)
