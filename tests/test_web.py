@@ -1,13 +1,12 @@
 """The web app's server: config.js and the CSP point the page at the API on the page's own host."""
 
-import asyncio
-import concurrent.futures
 from pathlib import Path
 
 import httpx
 
 from taskstream.settings import Settings
 from taskstream.web import create_app
+from tests.support.loops import run_apart
 
 
 def get(tmp_path: Path, url: str, **overrides: str) -> httpx.Response:
@@ -19,9 +18,7 @@ def get(tmp_path: Path, url: str, **overrides: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport) as client:
             return await client.get(url)
 
-    # in a thread of its own: the browser tests' driver may hold this thread's event loop
-    with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, fetch()).result()
+    return run_apart(fetch())
 
 
 def test_the_api_is_found_on_the_host_the_page_was_loaded_from(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ Each test starts an attempt with the store first (a task queued, then begun), as
 and reads what the context wrote from the task's own log and hash.
 """
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from taskstream.kinds import AttemptEnded, OutputLimitExceeded, TaskCancelled
 from taskstream.settings import Settings
 from taskstream.worker.context import OutputLimits, WorkerContext
 from tests.events.test_scripts import begin, finish, queue
+from tests.support.loops import run_apart
 
 FLUSH = 0.02  # OUTPUT_FLUSH_MS, as the worker runs it
 
@@ -100,7 +100,7 @@ def read_output(settings: Settings, task_id: str) -> TaskOutput:
         assert found is not None
         return found[1]
 
-    return asyncio.run(read())
+    return run_apart(read())
 
 
 def request_cancel(settings: Settings, task_id: str) -> str:
@@ -113,7 +113,7 @@ def request_cancel(settings: Settings, task_id: str) -> str:
         finally:
             await client.aclose()
 
-    return asyncio.run(cancel())
+    return run_apart(cancel())
 
 
 def test_ten_thousand_writes_become_a_few_events_that_add_up_exactly(
