@@ -98,4 +98,5 @@ def test_api_restart_reconnects_without_losing_updates(page: Page, site: Site) -
     for step in range(1, 9):
         assert sum(f"step {step} of 8" in line for line in steps) == 1, (step, steps)
     ROOT.joinpath("docs").mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # running a kind scrolled its form into view
     page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
