@@ -84,16 +84,7 @@ class LoadGen:
         replies = await self.each(
             "connect", per, host="127.0.0.1", port=port, path="/api/events", **args
         )
-        failures: dict[str, int] = {}
-        for reply in replies:
-            for reason, n in reply["failures"].items():
-                failures[reason] = failures.get(reason, 0) + n
-        return {
-            "connected": sum(r["connected"] for r in replies),
-            "failures": failures,
-            "started": min(r["started"] for r in replies),
-            "seconds": max(r["seconds"] for r in replies),
-        }
+        return {**_connections(replies), "started": min(r["started"] for r in replies)}
 
     async def arm(self) -> int:
         return sum(r["armed"] for r in await self.each("arm"))
@@ -155,15 +146,7 @@ class LoadGen:
         """`count` watchers of one task's stream at `path`, spread over the processes."""
         per: list[Json] = [{"count": share} for share in self.split(count)]
         replies = await self.each("watch", per, host="127.0.0.1", port=port, path=path, ramp=ramp)
-        failures: dict[str, int] = {}
-        for reply in replies:
-            for reason, n in reply["failures"].items():
-                failures[reason] = failures.get(reason, 0) + n
-        return {
-            "connected": sum(r["connected"] for r in replies),
-            "failures": failures,
-            "seconds": max(r["seconds"] for r in replies),
-        }
+        return _connections(replies)
 
     async def watch_wait(self, patience: float, idle: float) -> Json:
         replies = await self.each("watch_wait", patience=patience, idle=idle)
@@ -256,3 +239,17 @@ class LoadGen:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+def _connections(replies: list[Json]) -> Json:
+    """The load generator processes' connection replies, summed: clients connected, failures by
+    reason, and the longest time taken."""
+    failures: dict[str, int] = {}
+    for reply in replies:
+        for reason, n in reply["failures"].items():
+            failures[reason] = failures.get(reason, 0) + n
+    return {
+        "connected": sum(r["connected"] for r in replies),
+        "failures": failures,
+        "seconds": max(r["seconds"] for r in replies),
+    }

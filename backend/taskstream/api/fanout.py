@@ -42,6 +42,11 @@ SLICE = 500
 READ = 1_000
 
 
+def sse_message(event_id: str, event: str, data: str) -> bytes:
+    """One Server-Sent Events message. `data` is JSON, one line: JSON escapes line breaks."""
+    return f"id: {event_id}\nevent: {event}\ndata: {data}\n\n".encode()
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """An event encoded once as an SSE message, shared by every client that gets it. A frame
@@ -59,12 +64,11 @@ class Frame:
 
     @classmethod
     def of(cls, entry: LogEntry) -> "Frame":
-        message = f"id: {entry.id}\nevent: {entry.type}\ndata: {entry.json}\n\n"
         return cls(
             entry.key,
             entry.task_id,
             entry.final,
-            message.encode(),
+            sse_message(entry.id, entry.type, entry.json),
             entry.owner,
             entry.type,
             entry.kind,
@@ -80,8 +84,8 @@ def reset_frame(position: EventId, reason: str) -> Frame:
     `position`. Keyed `ZERO` like a keep-alive: it never moves the server's resume point."""
     event_id = format_event_id(position)
     data = json.dumps({"reason": reason, "last_event_id": event_id})
-    message = f"id: {event_id}\nevent: reset\ndata: {data}\n\n"
-    return Frame(key=ZERO, task_id="", final=False, data=message.encode(), type="reset")
+    message = sse_message(event_id, "reset", data)
+    return Frame(key=ZERO, task_id="", final=False, data=message, type="reset")
 
 
 def joined(frames: Iterable[Frame]) -> bytes:

@@ -23,6 +23,7 @@ from taskstream.api.fanout import (
     joined,
     newest_id,
     reset_frame,
+    sse_message,
 )
 from taskstream.api.filters import EVERYTHING, EventFilter
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
@@ -191,5 +192,5 @@ async def _snapshot(store: EventStore, task_id: str) -> tuple[bytes, EventId, bo
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    message = f"id: {task.last_event_id}\nevent: snapshot\ndata: {data}\n\n".encode()
+    message = sse_message(task.last_event_id, "snapshot", data)
     return message, parse_event_id(task.last_event_id) or ZERO, task.state.finished
