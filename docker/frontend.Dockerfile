@@ -18,12 +18,13 @@ FROM nginxinc/nginx-unprivileged:1.28.0-alpine
 # The stock site listens on 8080 too; ours replaces it.
 RUN rm /etc/nginx/conf.d/default.conf
 # The image's entrypoint renders templates/*.template into conf.d with envsubst at start, so the
-# API address can change without a rebuild. The filter keeps envsubst to these four names.
+# API address can change without a rebuild. The filter keeps envsubst to these five names.
 ENV API_UPSTREAM=api:8000 \
     API_ORIGIN="" \
     LISTEN=8080 \
     WEB_ROOT=/usr/share/nginx/html \
-    NGINX_ENVSUBST_FILTER="^(API_UPSTREAM|API_ORIGIN|LISTEN|WEB_ROOT)"
+    ACCESS_LOG=/var/log/nginx/access.log \
+    NGINX_ENVSUBST_FILTER="^(API_UPSTREAM|API_ORIGIN|LISTEN|WEB_ROOT|ACCESS_LOG)"
 COPY docker/nginx/taskstream.conf.template /etc/nginx/templates/
 COPY --from=build /src/frontend/dist /usr/share/nginx/html
 # The base image already runs as its nginx user (101); said again so this file shows it.

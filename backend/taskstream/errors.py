@@ -4,6 +4,8 @@ TaskstreamError                  500 (never raised on purpose)
 ├── InvalidRequest               422  validation_error
 │   └── IdempotencyKeyReused     422  idempotency_key_reused
 ├── Unauthorized                 401  unauthorized (with WWW-Authenticate)
+│   └── TokenExpired             401  token_expired
+├── Forbidden                    403  forbidden (a watch token asked for more than reading)
 ├── NotFound                     404  not_found
 │   └── TaskNotFound
 ├── Conflict                     409  conflict
@@ -47,6 +49,24 @@ class Unauthorized(TaskstreamError):
     status = 401
     code = "unauthorized"
     title = "Unauthorized"
+
+    def __init__(self, detail: str, token_refused: bool = False) -> None:
+        super().__init__(detail)
+        self.token_refused = token_refused  # RFC 6750's `invalid_token`
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+    title = "Token expired"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, token_refused=True)
+
+
+class Forbidden(TaskstreamError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
 
 
 class TooManyRequests(TaskstreamError):

@@ -137,6 +137,19 @@ class Settings(BaseSettings):
         SecretStr(""), description="Signs browser session cookies; required when API_KEYS is set."
     )
     session_ttl_seconds: int = Field(12 * 3600, ge=60, description="Browser session lifetime.")
+    watch_token_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Secrets that sign watch tokens, by key id, as JSON, e.g. {"2026-12": "..."}: '
+        "the first signs, every one verifies (rotate by putting a new one first and dropping "
+        "the old one after WATCH_TOKEN_MAX_TTL_SECONDS). Empty: SESSION_SECRET, else a secret "
+        "made at start-up (one process only: tokens fail on other replicas and after a restart).",
+    )
+    watch_token_ttl_seconds: int = Field(
+        15 * 60, ge=10, description="How long a watch token lasts unless its minter asks less."
+    )
+    watch_token_max_ttl_seconds: int = Field(
+        24 * 3600, ge=60, description="The longest lifetime a minter may ask for a watch token."
+    )
     secure_cookies: bool = Field(False, description="Mark the session cookie Secure (HTTPS).")
     max_streams: int = Field(20_000, ge=1, description="SSE streams one API process serves.")
     max_streams_per_principal: int = Field(
@@ -169,6 +182,20 @@ class Settings(BaseSettings):
     def _secret_with_keys(self) -> "Settings":
         if self.api_keys and len(self.session_secret.get_secret_value()) < 32:
             raise ValueError("SESSION_SECRET must be set (32+ characters) when API_KEYS is set")
+        return self
+
+    @field_validator("watch_token_secrets")
+    @classmethod
+    def _strong_token_secrets(cls, secrets: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key_id, secret in secrets.items():
+            if not key_id or len(secret.get_secret_value()) < 32:
+                raise ValueError(f"key id {key_id!r}: a non-empty id and 32+ characters of secret")
+        return secrets
+
+    @model_validator(mode="after")
+    def _token_lifetimes(self) -> "Settings":
+        if self.watch_token_ttl_seconds > self.watch_token_max_ttl_seconds:
+            raise ValueError("WATCH_TOKEN_TTL_SECONDS is above WATCH_TOKEN_MAX_TTL_SECONDS")
         return self
 
     @property

@@ -42,7 +42,14 @@ http {{
 """
 
 
-def render_site(*, listen: str, web_root: Path, api_upstream: str, api_origin: str = "") -> str:
+def render_site(
+    *,
+    listen: str,
+    web_root: Path,
+    api_upstream: str,
+    api_origin: str = "",
+    access_log: str = "/var/log/nginx/access.log",
+) -> str:
     """The site config with every placeholder replaced."""
     text = TEMPLATE.read_text()
     values = {
@@ -50,6 +57,7 @@ def render_site(*, listen: str, web_root: Path, api_upstream: str, api_origin: s
         "WEB_ROOT": str(web_root),
         "API_UPSTREAM": api_upstream,
         "API_ORIGIN": api_origin,
+        "ACCESS_LOG": access_log,
     }
     for name, value in values.items():
         text = text.replace("${" + name + "}", value)
@@ -80,12 +88,14 @@ class NginxProxy:
         self.port = free_port()
         self._directory = tempfile.TemporaryDirectory(prefix="taskstream-nginx-")
         prefix = Path(self._directory.name)
+        self.access_log = prefix / "access.log"
         (prefix / "taskstream.conf").write_text(
             render_site(
                 listen=f"127.0.0.1:{self.port}",
                 web_root=web_root,
                 api_upstream=f"127.0.0.1:{api_port}",
                 api_origin=api_origin,
+                access_log=str(self.access_log),
             )
         )
         conf = prefix / "nginx.conf"

@@ -154,3 +154,20 @@ def test_page_and_api_share_one_origin(site: httpx.Client, web_root: Path) -> No
     task = wait_until(succeeded, 60, message="the task submitted through nginx to succeed")
     assert task is not None
     assert task["result"] == 42
+
+
+def test_the_access_log_masks_a_watch_token(proxy: NginxProxy, site: httpx.Client) -> None:
+    task = submit(site, "add", x=1, y=1)
+    minted = site.post(f"/api/tasks/{task['id']}/tokens")
+    assert minted.status_code == 201, minted.text
+    token = minted.json()["token"]
+    with SSEClient(f"{proxy.url}/api/tasks/{task['id']}/events?access_token={token}") as stream:
+        stream.wait_ended(60)
+    assert stream.status == 200
+    masked = f"GET /api/tasks/{task['id']}/events?access_token=*** HTTP/1.1"
+
+    def logged() -> bool:
+        return masked in proxy.access_log.read_text()
+
+    wait_until(logged, 30, message=lambda: f"the masked line\n{proxy.access_log.read_text()}")
+    assert token not in proxy.access_log.read_text()

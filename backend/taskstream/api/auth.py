@@ -3,19 +3,25 @@
 Programs send `Authorization: Bearer <key>`. Browsers cannot put a header on an `EventSource`,
 so a page trades the key once for a session cookie (`POST /api/session`): HttpOnly (scripts never
 read it), SameSite=Strict (other sites' pages cannot send it), signed with SESSION_SECRET and
-expiring after SESSION_TTL_SECONDS. No secret ever travels in a URL, so none lands in an access
-log. With no API_KEYS configured every request is the same caller (`ANYONE`), who sees every task.
+expiring after SESSION_TTL_SECONDS. A page that is not ours holds no key at all: its backend mints
+a watch token (`tokens`) that reads one task or tag. An EventSource sends it as `?access_token=`,
+the one credential that travels in a URL; the access logs mask it. With no API_KEYS configured
+every request without a token is the same caller (`ANYONE`), who sees every task.
 """
 
 import base64
 import hashlib
 import hmac
 import time
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from taskstream.api.caller import ANYONE, Caller
+from taskstream.api.problems import responses
+from taskstream.api.tokens import Signer, looks_like_token
 from taskstream.errors import Unauthorized
 from taskstream.settings import Settings
 
@@ -69,24 +75,125 @@ def read_session(settings: Settings, cookie: str, now: float | None = None) -> s
     return None
 
 
-async def authenticate(request: Request) -> Caller:  # async: no thread for a plain check
-    settings: Settings = request.app.state.services.settings
+def _bearer_caller(request: Request, settings: Settings, credential: str) -> Caller:
+    if looks_like_token(credential):
+        signer: Signer = request.app.state.services.signer
+        return signer.verify(credential)
     if not settings.auth_required:
         return ANYONE
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() == "bearer" and key:
-        name = name_for_key(settings, key.strip())
-        if name is None:
-            raise Unauthorized("the API key is not valid")
-        return Caller(name)
-    cookie = request.cookies.get(COOKIE)
+    name = name_for_key(settings, credential)
+    if name is None:
+        raise Unauthorized("the API key is not valid")
+    return Caller(name)
+
+
+Authenticator = Callable[[Request], Awaitable[str]]
+"""An application's own way to tell who is asking (`create_app(authenticate=...)`): the principal
+whose tasks the request may see, or an exception (an `HTTPException(401)`, say) to refuse it.
+Watch tokens are still taskstream's own, checked before it is asked."""
+
+
+async def _caller(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None,
+    cookie: str | None,
+    access_token: str | None = None,
+) -> Caller:
+    services = request.app.state.services
+    settings: Settings = services.settings
+    credential = bearer.credentials.strip() if bearer is not None else ""
+    if services.authenticate is not None:
+        token = credential if looks_like_token(credential) else access_token
+        if token:
+            signer: Signer = services.signer
+            return signer.verify(token)
+        return Caller(await services.authenticate(request))
+    if credential:
+        return _bearer_caller(request, settings, credential)
+    if access_token:
+        return _bearer_caller(request, settings, access_token)
+    if not settings.auth_required:
+        return ANYONE
     if cookie:
         name = read_session(settings, cookie)
         if name is not None:
             return Caller(name)
         raise Unauthorized("the session has expired: sign in again")
+    if "access_token" in request.query_params:
+        raise Unauthorized(
+            "access_token is taken only by the event streams: send a watch token as "
+            "Authorization: Bearer <token>"
+        )
     raise Unauthorized("send an API key (Authorization: Bearer <key>) or sign in")
 
 
+# The security schemes, as FastAPI declares them in the OpenAPI description. None of them
+# refuses a request itself: with no API_KEYS, a request without credentials is welcome.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="An API key (API_KEYS), or a watch token, which only reads its task or tag.",
+    auto_error=False,
+)
+SESSION = APIKeyCookie(
+    name=COOKIE,
+    scheme_name="session",
+    description="The browser session that `POST /api/session` sets for an API key.",
+    auto_error=False,
+)
+ACCESS_TOKEN = APIKeyQuery(
+    name="access_token",
+    scheme_name="accessToken",
+    description="A watch token, on the event streams only: an EventSource cannot send headers.",
+    auto_error=False,
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+SessionCookie = Annotated[str | None, Security(SESSION)]
+AccessToken = Annotated[str | None, Security(ACCESS_TOKEN)]
+
+
+async def authenticate_reader(request: Request, bearer: Bearer, cookie: SessionCookie) -> Caller:
+    return await _caller(request, bearer, cookie)
+
+
+async def authenticate_stream_reader(
+    request: Request, bearer: Bearer, cookie: SessionCookie, access_token: AccessToken
+) -> Caller:
+    return await _caller(request, bearer, cookie, access_token)
+
+
+async def authenticate(request: Request, bearer: Bearer, cookie: SessionCookie) -> Caller:
+    caller = await _caller(request, bearer, cookie)
+    caller.require_unscoped(f"{request.method} {request.url.path}")
+    return caller
+
+
 CallerDep = Annotated[Caller, Depends(authenticate)]
+"""A caller that may act (submit, cancel, list, mint): never a watch token's holder."""
+ReaderDep = Annotated[Caller, Depends(authenticate_reader)]
+"""A caller that reads one task: a watch token's holder too, within its scope."""
+StreamReaderDep = Annotated[Caller, Depends(authenticate_stream_reader)]
+"""A caller of an event stream, which may also send its watch token as `?access_token=`."""
+
+
+def document(app: FastAPI, anonymous: bool) -> None:
+    """States in the OpenAPI description what the security schemes mean here: with `anonymous`
+    (no API_KEYS) every operation may also be called without credentials (`{}`), and every
+    operation that takes credentials may answer 401."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                security = operation.get("security") if isinstance(operation, dict) else None
+                if not security:
+                    continue
+                if anonymous and {} not in security:
+                    security.append({})
+                if "401" not in operation["responses"]:
+                    operation["responses"]["401"] = responses(401)[401]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

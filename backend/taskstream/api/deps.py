@@ -3,6 +3,7 @@
 They are `async def` although none awaits: FastAPI runs a plain `def` dependency in a thread.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from fastapi import Depends, Request
 from taskstream.api.fanout import Fanout
 from taskstream.api.metrics import Metrics
 from taskstream.api.service import TaskService
+from taskstream.api.tokens import Signer
 from taskstream.events.store import EventStore
 from taskstream.kinds import KindRegistry
 from taskstream.settings import Settings
@@ -25,6 +27,9 @@ class Services:
     fanout: Fanout
     tasks: TaskService
     metrics: Metrics | None
+    signer: Signer
+    # The host application's own authentication, when taskstream runs inside it (`embed`).
+    authenticate: Callable[[Request], Awaitable[str]] | None = None
 
 
 def _services(request: Request) -> Services:
@@ -67,5 +72,10 @@ async def _metrics(request: Request) -> Metrics | None:
     return _services(request).metrics
 
 
+async def _signer(request: Request) -> Signer:
+    return _services(request).signer
+
+
 TasksDep = Annotated[TaskService, Depends(_tasks)]
+SignerDep = Annotated[Signer, Depends(_signer)]
 MetricsDep = Annotated[Metrics | None, Depends(_metrics)]

@@ -1,8 +1,9 @@
 """Which events a client of the everyone stream (`/api/events`) asked for."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from taskstream.api.caller import Scope
 from taskstream.errors import InvalidRequest
 from taskstream.events.ids import TASK_ID_PATTERN
 from taskstream.events.types import OUTPUT_TYPES, EventType
@@ -76,3 +77,12 @@ def parse_filter(
                 field="query.task",
             )
     return EventFilter(types=wanted, kind=kind, tag=tag, tasks=ids)
+
+
+def within(wanted: EventFilter, scope: Scope | None) -> EventFilter:
+    """`wanted`, narrowed to what a watch token's `scope` reads (a filter of its tag or task)."""
+    if scope is None:
+        return wanted
+    if scope.task_id is not None:
+        return replace(wanted, tasks=scope.narrow_tasks(wanted.tasks))
+    return replace(wanted, tag=scope.narrow_tag(wanted.tag))

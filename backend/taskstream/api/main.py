@@ -10,15 +10,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from taskstream import __version__
-from taskstream.api import problems, sse
+from taskstream.api import access_log, auth, problems, sse
+from taskstream.api.auth import Authenticator
 from taskstream.api.deps import Services
 from taskstream.api.fanout import Fanout
 from taskstream.api.limits import BodySizeLimit
 from taskstream.api.metrics import Metrics
-from taskstream.api.routes import events, health, session, tasks
+from taskstream.api.routes import events, health, session, tasks, tokens
 from taskstream.api.routes import kinds as kind_routes
 from taskstream.api.routes import metrics as metrics_routes
 from taskstream.api.service import TaskService
+from taskstream.api.tokens import Signer
 from taskstream.broker import make_celery
 from taskstream.events.connection import async_redis
 from taskstream.events.store import EventStore
@@ -41,9 +43,16 @@ class TaskstreamAPI(FastAPI):
         await sse.below_the_framework(super().__call__, scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, kinds: KindRegistry | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    kinds: KindRegistry | None = None,
+    authenticate: Authenticator | None = None,
+) -> FastAPI:
+    """The API. `authenticate`: the application's own way to tell who is asking, in place of
+    API_KEYS and sessions, when taskstream runs inside that application (`embed.mount`)."""
     settings = settings or get_settings()
     kinds = kinds or load(settings.task_kind_modules)
+    signer = Signer(settings, known_principals=authenticate is None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +77,8 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
             fanout=fanout,
             tasks=TaskService(store, celery, kinds, settings),
             metrics=metrics,
+            signer=signer,
+            authenticate=authenticate,
         )
         fanout.start()
         try:
@@ -100,12 +111,15 @@ def create_app(settings: Settings | None = None, kinds: KindRegistry | None = No
         max_age=600,
     )
     problems.install(app, frozenset(kinds.names()))
+    auth.document(app, anonymous=authenticate is None and not settings.auth_required)
     app.include_router(health.router)
     app.include_router(kind_routes.router)
     app.include_router(session.router)
     app.include_router(tasks.build_router(kinds))
+    app.include_router(tokens.build_router(settings))
     app.include_router(events.router)
     if settings.metrics_enabled:
         app.include_router(metrics_routes.router)
     logging.getLogger("taskstream").setLevel(settings.log_level)
+    access_log.install()
     return app

@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
 from taskstream.errors import (
+    Forbidden,
     InvalidRequest,
     TaskstreamError,
     TooManyRequests,
@@ -166,7 +167,10 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
         if isinstance(exc, Unavailable | TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after)}
         elif isinstance(exc, Unauthorized):
-            headers = {"WWW-Authenticate": 'Bearer realm="taskstream"'}
+            refused = ', error="invalid_token"' if exc.token_refused else ""
+            headers = {"WWW-Authenticate": f'Bearer realm="taskstream"{refused}'}
+        elif isinstance(exc, Forbidden):
+            headers = {"WWW-Authenticate": 'Bearer realm="taskstream", error="insufficient_scope"'}
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
         return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers)

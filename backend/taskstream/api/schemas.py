@@ -1,9 +1,11 @@
 """Request and response models of the HTTP API that are not the shared task and event models."""
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, model_validator
 
+from taskstream.api.tokens import Minted
 from taskstream.events.models import MAX_TAGS, TAG_PATTERN, Task
 from taskstream.kinds import KindRegistry, TaskKind
 from taskstream.kinds.registry import params_are_optional
@@ -15,6 +17,7 @@ class TaskRequest(Protocol):
     kind: str
     params: BaseModel
     tags: list[str]
+    watch_token: bool
 
 
 Tag = Annotated[str, Field(pattern=TAG_PATTERN, examples=["user:42"])]
@@ -24,6 +27,16 @@ TAGS_FIELD: Any = (
         default_factory=list,
         max_length=MAX_TAGS,
         description="Short labels to find the task by (`?tag=` on the task list and streams).",
+    ),
+)
+
+
+WATCH_TOKEN_FIELD: Any = (
+    StrictBool,  # `"yes"` is no boolean
+    Field(
+        False,
+        description="Also answer a watch token that reads this task (`watch_token`), as "
+        "`POST /api/tasks/{task_id}/tokens` would: submit and hand a page the token at once.",
     ),
 )
 
@@ -64,6 +77,7 @@ def _request_model(kind: TaskKind[Any]) -> type[BaseModel]:
         kind=(tag, Field(description=kind.description)),
         params=params,
         tags=TAGS_FIELD,
+        watch_token=WATCH_TOKEN_FIELD,
     )
 
 
@@ -107,6 +121,52 @@ class TaskPage(BaseModel):
         "`/api/events?last_event_id=` with it to miss no change made since.",
         examples=["1764072000000-0"],
     )
+
+
+class TokenScope(BaseModel):
+    """What a watch token reads: one task, or every task of its minter's with a tag."""
+
+    task_id: str | None = Field(None, exclude_if=lambda value: value is None)
+    tag: str | None = Field(None, exclude_if=lambda value: value is None)
+
+
+class WatchToken(BaseModel):
+    token: str = Field(
+        description="Send as `Authorization: Bearer <token>`, or as `?access_token=` on the "
+        "event streams. It reads its scope's task, output and events, and nothing else."
+    )
+    expires_at: datetime = Field(description="After this it answers 401 `token_expired`.")
+    scope: TokenScope
+
+    @classmethod
+    def of(cls, minted: Minted) -> "WatchToken":
+        scope = TokenScope(task_id=minted.scope.task_id, tag=minted.scope.tag)
+        return cls(token=minted.token, expires_at=minted.expires_at, scope=scope)
+
+
+def token_request_type(max_ttl_seconds: int) -> type[BaseModel]:
+    """The body of a token request, bounded as the settings bound a token's lifetime."""
+    ttl: Any = (
+        int | None,
+        Field(
+            None,
+            ge=10,
+            le=max_ttl_seconds,
+            description="How long the token lasts (default WATCH_TOKEN_TTL_SECONDS, at most "
+            "WATCH_TOKEN_MAX_TTL_SECONDS).",
+            examples=[900],
+        ),
+    )
+    model: type[BaseModel] = create_model(
+        "TokenRequest", __config__=ConfigDict(extra="forbid"), ttl_seconds=ttl
+    )
+    return model
+
+
+class SubmittedTask(Task):
+    """The task as queued; with `watch_token` when the submission asked for one."""
+
+    watch_token: WatchToken | None = Field(None, exclude_if=lambda value: value is None)
 
 
 class Health(BaseModel):

@@ -124,7 +124,7 @@ class TaskService:
 
     async def get(self, task_id: str, caller: Caller) -> Task:
         task = await self._store.get_task(task_id)
-        if task is None or not caller.may_see(task.owner):
+        if task is None or not caller.may_read(task.id, task.owner, task.tags):
             raise TaskNotFound(task_id)  # another's task is as good as missing
         return task
 
@@ -142,6 +142,8 @@ class TaskService:
                 f"unknown kind {kind!r}; known: {', '.join(self._kinds.names())}",
                 field="query.kind",
             )
+        if caller.scope is not None:  # a tag's watch token lists that tag's tasks
+            tag = caller.scope.narrow_tag(tag)
         return await self._store.list_tasks(
             state=state, kind=kind, limit=limit, cursor=cursor, owner=caller.name, tag=tag
         )
@@ -149,7 +151,7 @@ class TaskService:
     async def output(self, task_id: str, caller: Caller) -> tuple[Task, TaskOutput]:
         """The task and its output so far, as one read."""
         read = await self._store.read_output(task_id)
-        if read is None or not caller.may_see(read[0].owner):
+        if read is None or not caller.may_read(task_id, read[0].owner, read[0].tags):
             raise TaskNotFound(task_id)
         return read
 

@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from taskstream.api import sse, streams
-from taskstream.api.auth import CallerDep
+from taskstream.api.auth import StreamReaderDep
 from taskstream.api.deps import FanoutDep, SettingsDep, StreamStoreDep, TasksDep
-from taskstream.api.filters import parse_filter
+from taskstream.api.filters import parse_filter, within
 from taskstream.api.problems import responses
 from taskstream.api.routes.tasks import TaskId
 from taskstream.events.models import TAG_PATTERN
@@ -27,15 +27,16 @@ LastEventIdQuery = Annotated[
 
 @router.get(
     "/events",
+    operation_id="streamEvents",
     summary="Every event, live",
     response_class=sse.EventSourceResponse,
-    responses={**sse.DOC, **responses(401, 422, 429, 503)},
+    responses={**sse.DOC, **responses(401, 403, 422, 429, 503)},
 )
 async def all_events(
     store: StreamStoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
-    caller: CallerDep,
+    caller: StreamReaderDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
     types: Annotated[
@@ -62,7 +63,7 @@ async def all_events(
     types, kind, tag and tasks asked for. With `Last-Event-ID` (or `?last_event_id=`) it first
     sends exactly the events after that id. An id that is malformed, unknown or older than the
     log retains gets a `reset` event instead: refetch the tasks over REST, then follow."""
-    wanted = parse_filter(types, kind, tag, task)
+    wanted = within(parse_filter(types, kind, tag, task), caller.scope)
     await sse.admit(fanout, settings, caller)
     resume = last_event_id_header or last_event_id
     content = partial(streams.all_events, store, fanout, caller, resume, filter=wanted)
@@ -71,6 +72,7 @@ async def all_events(
 
 @router.get(
     "/tasks/{task_id}/events",
+    operation_id="streamTaskEvents",
     summary="One task's events, from its first, until it ends",
     response_class=sse.EventSourceResponse,
     responses={**sse.DOC, **responses(401, 404, 422, 429, 503)},
@@ -81,7 +83,7 @@ async def task_events(
     store: StreamStoreDep,
     fanout: FanoutDep,
     settings: SettingsDep,
-    caller: CallerDep,
+    caller: StreamReaderDep,
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
     snapshot: Annotated[

@@ -7,13 +7,19 @@ from taskstream.api.schemas import Health, Readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: the process is up", response_model=Health)
+@router.get(
+    "/healthz",
+    operation_id="getLiveness",
+    summary="Liveness: the process is up",
+    response_model=Health,
+)
 async def healthz() -> Health:
     return Health()
 
 
 @router.get(
     "/readyz",
+    operation_id="getReadiness",
     summary="Readiness: Redis answers and a worker is alive",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Redis or every worker is missing"}},

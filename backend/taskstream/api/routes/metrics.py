@@ -8,6 +8,7 @@ router = APIRouter(tags=["health"])
 
 @router.get(
     "/metrics",
+    operation_id="getMetrics",
     summary="Prometheus metrics of this API process",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},

@@ -21,7 +21,7 @@ class Session(BaseModel):
     principal: str | None = Field(None, description="Who this session is, if signed in.")
 
 
-@router.get("", summary="Who am I", response_model=Session)
+@router.get("", operation_id="getSession", summary="Who am I", response_model=Session)
 async def current(request: Request, settings: SettingsDep) -> Session:
     cookie = request.cookies.get(COOKIE)
     name = read_session(settings, cookie) if cookie and settings.auth_required else None
@@ -30,6 +30,7 @@ async def current(request: Request, settings: SettingsDep) -> Session:
 
 @router.post(
     "",
+    operation_id="createSession",
     summary="Sign in with an API key (sets the session cookie)",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
@@ -51,6 +52,7 @@ async def sign_in(body: SignIn, settings: SettingsDep, response: Response) -> No
 
 @router.delete(
     "",
+    operation_id="deleteSession",
     summary="Sign out (clears the session cookie)",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,

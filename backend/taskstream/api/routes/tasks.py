@@ -2,12 +2,20 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
-from taskstream.api.auth import CallerDep
-from taskstream.api.deps import MetricsDep, StoreDep, TasksDep
+from taskstream.api.auth import CallerDep, ReaderDep
+from taskstream.api.caller import Scope
+from taskstream.api.deps import MetricsDep, SignerDep, StoreDep, TasksDep
 from taskstream.api.problems import responses
-from taskstream.api.schemas import TaskPage, TaskRequest, request_examples, task_create_type
+from taskstream.api.schemas import (
+    SubmittedTask,
+    TaskPage,
+    TaskRequest,
+    WatchToken,
+    request_examples,
+    task_create_type,
+)
 from taskstream.events.ids import TASK_ID_PATTERN
 from taskstream.events.models import TAG_PATTERN, Task, TaskOutput, TaskState
 from taskstream.kinds import KindRegistry
@@ -31,22 +39,29 @@ def build_router(kinds: KindRegistry) -> APIRouter:
 
     async def submit(
         body: TaskRequest,
+        request: Request,
         tasks: TasksDep,
         caller: CallerDep,
         response: Response,
         metrics: MetricsDep,
+        signer: SignerDep,
         idempotency_key: IdempotencyKey = None,
-    ) -> Task:
-        """Queues a task of a declared kind. Its events follow on `/api/events`."""
+    ) -> SubmittedTask:
+        """Queues a task of a declared kind. Its events follow on `/api/events`. With
+        `"watch_token": true`, the answer also carries a token that reads the task (see
+        `POST /api/tasks/{task_id}/tokens`)."""
         task, created = await tasks.submit(
             caller, body.kind, body.params, idempotency_key, body.tags
         )
         if metrics is not None and created:
             metrics.submissions.labels(body.kind).inc()
-        response.headers["Location"] = f"/api/tasks/{task.id}"
+        response.headers["Location"] = f"{request.scope.get('root_path', '')}/api/tasks/{task.id}"
         if not created:
             response.headers["Idempotent-Replayed"] = "true"
-        return task
+        token = None
+        if body.watch_token:
+            token = WatchToken.of(signer.mint(caller, Scope(task_id=task.id)))
+        return SubmittedTask(**dict(task), watch_token=token)
 
     # The body's type is generated from the declared kinds; FastAPI reads it from here.
     body_type: Any = task_create_type(kinds)
@@ -58,10 +73,11 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         submit,
         methods=["POST"],
         status_code=status.HTTP_202_ACCEPTED,
-        response_model=Task,
+        response_model=SubmittedTask,
+        operation_id="submitTask",
         summary="Submit a task",
         responses={
-            **responses(401, 409, 413, 422, 429, 503),
+            **responses(401, 403, 409, 413, 422, 429, 503),
             202: {
                 "description": "Accepted: queued",
                 "headers": {"Location": {"schema": {"type": "string"}}},
@@ -72,13 +88,14 @@ def build_router(kinds: KindRegistry) -> APIRouter:
     @router.get(
         "",
         summary="List tasks, newest first",
+        operation_id="listTasks",
         response_model=TaskPage,
-        responses=responses(422, 503),
+        responses=responses(401, 403, 422, 503),
     )
     async def list_tasks(
         tasks: TasksDep,
         store: StoreDep,
-        caller: CallerDep,
+        caller: ReaderDep,
         state: Annotated[TaskState | None, Query(description="Only tasks in this state.")] = None,
         kind: Annotated[KindName | None, Query(description="Only tasks of this kind.")] = None,
         tag: Annotated[
@@ -95,19 +112,24 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         return TaskPage(items=page.items, next_cursor=page.next_cursor, last_event_id=position)
 
     @router.get(
-        "/{task_id}", summary="Read a task", response_model=Task, responses=responses(404, 422, 503)
+        "/{task_id}",
+        operation_id="getTask",
+        summary="Read a task",
+        response_model=Task,
+        responses=responses(401, 404, 422, 503),
     )
-    async def get_task(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> Task:
+    async def get_task(task_id: TaskId, tasks: TasksDep, caller: ReaderDep) -> Task:
         return await tasks.get(task_id, caller)
 
     @router.get(
         "/{task_id}/output",
+        operation_id="getTaskOutput",
         summary="Read a task's output so far",
         response_model=TaskOutput,
         response_model_exclude_none=True,
-        responses=responses(404, 422, 503),
+        responses=responses(401, 404, 422, 503),
     )
-    async def get_output(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> TaskOutput:
+    async def get_output(task_id: TaskId, tasks: TasksDep, caller: ReaderDep) -> TaskOutput:
         """Each output stream of the task's latest attempt: its text (or items) so far, with the
         id of the last event included. Open `/api/tasks/{task_id}/events?last_event_id=` with
         that id to get exactly the rest."""
@@ -116,10 +138,11 @@ def build_router(kinds: KindRegistry) -> APIRouter:
 
     @router.post(
         "/{task_id}/cancel",
+        operation_id="cancelTask",
         summary="Cancel a task",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=Task,
-        responses=responses(401, 404, 409, 422, 503),
+        responses=responses(401, 403, 404, 409, 422, 503),
     )
     async def cancel_task(task_id: TaskId, tasks: TasksDep, caller: CallerDep) -> Task:
         """A queued or retrying task ends `cancelled` at once. A running one is asked to stop:
