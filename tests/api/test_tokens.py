@@ -261,3 +261,35 @@ def test_the_access_log_masks_the_token(secured: Stack) -> None:
     wait_until(logged, 30, message=lambda: f"the stream's access log line\n{log.read_text()}")
     assert token not in log.read_text()
     assert token.split(".")[2] not in log.read_text()
+
+
+def test_stream_limits_count_per_token_scope(secured: Stack) -> None:
+    """Viewers of different tasks do not share their minter's quota (3 here); one scope has it."""
+    first, second = (
+        submit(secured, ALICE, kind="long", params={"seconds": 30}),
+        submit(secured, ALICE, kind="long", params={"seconds": 30}),
+    )
+    streams = []
+    try:
+        for task in (first, second):
+            token = mint(secured, task["id"])["token"]
+            url = f"{secured.api.url}/api/tasks/{task['id']}/events?access_token={token}"
+            for _ in range(3):
+                streams.append(SSEClient(url).open())
+                assert streams[-1].status == 200
+            with SSEClient(url) as over:
+                over.wait_ended(10)
+            assert over.status == 429
+    finally:
+        for stream in streams:
+            stream.close()
+        for task in (first, second):
+            secured.http.post(f"/api/tasks/{task['id']}/cancel", headers=ALICE)
+
+
+def test_access_token_is_taken_by_the_streams_only(secured: Stack) -> None:
+    task = submit(secured, ALICE)
+    token = mint(secured, task["id"])["token"]
+    response = secured.http.get(f"/api/tasks/{task['id']}?access_token={token}")
+    assert response.status_code == 401
+    assert "Authorization: Bearer" in response.json()["detail"]
