@@ -28,6 +28,11 @@ frontend/node_modules/.installed: frontend/package-lock.json
 web: frontend/node_modules/.installed ## Build the web app into frontend/dist
 	cd frontend && npm run build
 
+.PHONY: types
+types: frontend/node_modules/.installed ## Regenerate the JS client's REST types (frontend/client/types/api.d.ts) from the API's OpenAPI description
+	set -o pipefail; $(RUN) python -c 'import json; from taskstream.api.main import create_app; from taskstream.settings import Settings; print(json.dumps(create_app(Settings()).openapi()))' \
+		| (cd frontend && npm run --silent api-types -- -o client/types/api.d.ts)
+
 .PHONY: api
 api: ## Run one API process in the foreground (API_HOST, API_PORT, REDIS_URL)
 	$(RUN) python -m taskstream.api

@@ -3,8 +3,8 @@
 #   docker build -f docker/frontend.Dockerfile .
 
 FROM node:20.20.2-bookworm-slim AS build
-# The repository's layout, kept: the page bundles the event table from backend/ (imported as
-# ../../backend/... from frontend/src), which is the only file of the backend it needs.
+# The repository's layout, kept: the client bundles the event table from backend/ (imported as
+# ../../../backend/... from frontend/client/src), the only file of the backend it needs.
 WORKDIR /src/frontend
 # Dependencies first, from the lockfile alone: this layer is rebuilt only when it changes.
 COPY frontend/package.json frontend/package-lock.json ./

@@ -4,31 +4,26 @@
  * "" means the same origin as the page.
  */
 
-import { createApi } from "./api.js";
+import { createClient } from "../client/src/index.js";
 import { createClipboard } from "./clipboard.js";
 import { createController } from "./controller.js";
 import { createStore } from "./store.js";
-import { createStream } from "./stream.js";
 import { createView } from "./view.js";
 
 const config = window.TASKSTREAM_CONFIG ?? {};
-const api = createApi({ baseUrl: typeof config.apiBaseUrl === "string" ? config.apiBaseUrl : "" });
+// No token: the page signs in for a session cookie, which every request and stream carries.
+const client = createClient({
+  baseUrl: typeof config.apiBaseUrl === "string" ? config.apiBaseUrl : "",
+  credentials: "include",
+  fetch: window.fetch.bind(window),
+  EventSource: window.EventSource,
+  connectivity: window,
+  isOnline: () => navigator.onLine !== false,
+});
 const store = createStore();
 const view = createView({ document, window, readState: () => store.flush() });
 
-const controller = createController({
-  api,
-  store,
-  // The list's stream and each open row's stream; the controller gives each its address.
-  openStream: (handlers) =>
-    createStream({
-      EventSource: window.EventSource,
-      isOnline: () => navigator.onLine !== false,
-      connectivity: window,
-      ...handlers,
-    }),
-  clipboard: createClipboard({ navigator, document }),
-});
+const controller = createController({ client, store, clipboard: createClipboard({ navigator, document }) });
 
 store.subscribe(view.requestRender);
 view.bind(controller.handlers);

@@ -1,7 +1,7 @@
 /**
  * Turns what happens (page load, form input, clicks, stream events, network failures) into API
- * calls and store changes. Knows neither the DOM nor EventSource: both come in as collaborators,
- * so the whole flow can be driven by tests.
+ * calls and store changes. Knows neither the DOM nor EventSource: the client (`client/`) comes
+ * in as a collaborator, so the whole flow can be driven by tests.
  *
  * Load order: the session comes first (`GET /api/session`). When the API needs a key and this
  * browser has no session, the sign-in panel is shown and nothing else is asked for; otherwise (or
@@ -10,7 +10,7 @@
  * failed load (session, kinds or tasks) is retried with backoff (and at once when the browser
  * comes back online); the UI says so meanwhile.
  *
- * Sessions: the API key goes straight from the sign-in handler to `api.signIn` and is kept
+ * Sessions: the API key goes straight from the sign-in handler to `client.signIn` and is kept
  * nowhere (the browser keeps an HttpOnly cookie instead). Signing out, or any 401 later on (the
  * session expired), stops the stream, forgets every task and shows the sign-in panel again. Each
  * session has an epoch: answers to requests of an earlier session are dropped, not applied.
@@ -19,17 +19,17 @@
  * stops the stream, reloads the list (dropping the tasks it no longer names) and opens the stream
  * again. The list's stream keeps its default types: no output chunks, no log lines.
  *
- * Open rows (`open-rows.js`) follow their task's own stream; the controller hands them the view's
- * row actions and each event of the list's stream, and stops them when the list drops their task
- * or the session ends. They share the session's epoch, its 401 handling and the task fetch.
+ * The list's stream is the client's `watchEvents`; open rows (`open-rows.js`) each follow their
+ * task with the client's `watchTask`. The controller hands the rows the view's row actions, and
+ * stops them when the list drops their task or the session ends. They share the session's epoch,
+ * its 401 handling and the task fetch.
  */
 
 import { fieldsFromSchema, serverErrorsToFields, validate, validateField } from "./schema-form.js";
-import { createRetrying } from "./retry.js";
+import { createRetrying, describeError as describe } from "../client/src/index.js";
 import { shortId } from "./format.js";
 import { FORM_FOCUS } from "./store.js";
 import { checkTag, parseTags, TAGS_FIELD } from "./tags.js";
-import { describeError as describe } from "./api.js";
 import { createOpenRows, MAX_LIVE_OUTPUTS } from "./open-rows.js";
 
 const NOTE_LIFETIME_MS = 8000;
@@ -38,9 +38,8 @@ export const SESSION_ENDED_NOTE = "Your session has ended; sign in again.";
 export const SIGNED_OUT_NOTE = "You have signed out.";
 
 export function createController({
-  api,
+  client,
   store,
-  openStream,
   clipboard = null,
   timers = globalThis,
   random = Math.random,
@@ -63,23 +62,21 @@ export function createController({
 
   const retrying = createRetrying({ timers, backoff: retryBackoff, random, epoch: () => epoch });
   const openRows = createOpenRows({
-    api,
+    client,
     store,
-    openStream,
     clipboard,
     timers,
     maxLiveOutputs,
     epoch: () => epoch,
     lostSession,
     fetchTask,
-    verifySession,
   });
   const retryNote = (wait) => `Trying again in ${Math.ceil(wait / 1000)} s.`;
 
   /** Does the API need a key, and is this browser signed in? Then sign in, or load. */
   const sessionLoad = retrying({
     request: () =>
-      api.getSession().catch((error) => {
+      client.getSession().catch((error) => {
         if (error.status === 404) return { auth_required: false, principal: null }; // an API without sessions needs no key
         throw error;
       }),
@@ -104,7 +101,7 @@ export function createController({
   const checkSession = () => sessionLoad.run();
 
   const kindsLoad = retrying({
-    request: () => api.listKinds(),
+    request: () => client.listKinds(),
     apply(kinds) {
       store.setKinds((Array.isArray(kinds) ? kinds : []).map((kind) => ({ ...kind, fields: fieldsFromSchema(kind.params_schema) })));
     },
@@ -114,7 +111,7 @@ export function createController({
   });
 
   const tasksLoad = retrying({
-    request: () => api.listRecentTasks({ cap: taskCap, tag: store.state.tag || undefined }),
+    request: () => client.listRecentTasks({ cap: taskCap, tag: store.state.tag || undefined }),
     apply({ items, resumeEventId }) {
       store.loadSnapshot(items);
       openRows.dropUnshown();
@@ -150,14 +147,14 @@ export function createController({
       if (current(mine)) store.setSession({ pending: null, error, focus: "key" });
     };
     try {
-      await api.signIn(key);
+      await client.signIn(key);
     } catch (error) {
       failed(signInError(error));
       return;
     }
     let session;
     try {
-      session = await api.getSession(); // the cookie is HttpOnly: only the API can say it is there
+      session = await client.getSession(); // the cookie is HttpOnly: only the API can say it is there
     } catch (error) {
       failed(`Couldn't confirm the sign-in: ${describe(error)}`);
       return;
@@ -188,7 +185,7 @@ export function createController({
     const mine = epoch;
     store.setSession({ pending: "sign-out" });
     try {
-      await api.signOut();
+      await client.signOut();
     } catch (error) {
       if (!current(mine)) return;
       store.setSession({ pending: null });
@@ -225,15 +222,16 @@ export function createController({
   }
 
   /**
-   * The stream gave up on a connection. An EventSource cannot see a 401, so ask the API whether
-   * the session still holds; if it does not, end it rather than retry forever.
+   * The list's stream gave up on a connection. An EventSource cannot see a 401, so ask the API
+   * whether the session still holds; if it does not, end it rather than retry forever. (A row's
+   * watch finds out by itself: it reads its task before reconnecting, and a 401 ends it.)
    */
   async function verifySession() {
     if (verifying) return;
     verifying = true;
     const mine = epoch;
     try {
-      const session = await api.getSession();
+      const session = await client.getSession();
       if (current(mine) && loaded() && session?.auth_required && !session.principal) sessionEnded();
     } catch {
       // Unreachable or failing: the stream keeps retrying, and its next give-up asks again.
@@ -271,14 +269,15 @@ export function createController({
 
   function startStream(resumeEventId) {
     const tag = store.state.tag;
-    stream = openStream({
-      url: (lastEventId) => api.eventsUrl(lastEventId, { tag: tag || undefined }),
+    // No types: the server's default leaves out output chunks and log lines.
+    stream = client.watchEvents({
+      tag: tag || undefined,
+      lastEventId: resumeEventId,
       onEvent: handleEvent,
       onReset: handleReset,
       onState: handleConnection,
       onGiveUp: verifySession,
     });
-    stream.start(resumeEventId);
     if (ticker === null) ticker = timers.setInterval(() => store.tick(), TICK_MS);
   }
 
@@ -292,7 +291,7 @@ export function createController({
   function handleEvent(event) {
     const outcome = store.applyEvent(event);
     if (outcome.fetch) fetchTask(outcome.fetch);
-    openRows.listEvent(event);
+    openRows.dropUnshown(); // the event may have evicted a task with an open row
   }
 
   /** The list's tag filter: a valid tag (or "" for every task) reloads the list and its stream. */
@@ -331,7 +330,7 @@ export function createController({
   async function fetchTask(id) {
     const mine = epoch;
     try {
-      const task = await api.getTask(id);
+      const task = await client.getTask(id);
       if (current(mine)) store.upsertTask(task);
     } catch (error) {
       if (!current(mine) || lostSession(error)) return;
@@ -355,7 +354,7 @@ export function createController({
     const mine = epoch;
     store.setForm(kind, { submitting: true, errors: {}, formErrors: [], message: "" });
     try {
-      const task = await api.createTask(kind, values, { idempotencyKey, tags });
+      const task = await client.submit(kind, values, { idempotencyKey, tags });
       if (!current(mine)) return;
       pendingKeys.delete(kind);
       store.upsertTask(task);
@@ -411,7 +410,7 @@ export function createController({
     store.setTaskUi(id, { cancelling: true, note: "" });
     let note = "";
     try {
-      const answer = await api.cancelTask(id);
+      const answer = await client.cancel(id);
       if (!current(mine)) return;
       store.upsertTask(answer);
     } catch (error) {

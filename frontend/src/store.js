@@ -5,7 +5,8 @@
  * time-ordered hex of one length). Each task keeps the `seq` of the last event applied to it, and
  * an event is applied only if its seq is higher: replays after a reconnect, a REST reload racing
  * the stream, and the answer of a POST all converge on the same state, each change shown once.
- * What an event does to a task comes from the event table (`event-types.js`), as on the server.
+ * What an event does to a task comes from the event table and its fold, in the client, as on the
+ * server.
  *
  * Every change marks what it touched (a task id in `dirty`, or an aspect such as "order" or
  * "log"); `flush()` hands the marks to the view and clears them, so a frame repaints only that.
@@ -14,12 +15,12 @@
  * forgets every task, kind, form and log line, so nothing seen in one session outlives it.
  *
  * `details` holds, for each task whose row is open, what only an open row shows: its output
- * streams and log lines (`output.js`, fed by the task's own stream) and how that stream fares.
+ * streams and log lines and how its watch fares. The output object is the row's watch's (the
+ * client applies the task's stream to it); `touchDetail` marks the row when the watch changed it.
  * A task's metadata and output summary are fields of the task itself, folded like any other.
  */
 
-import { ACTIVE_STATES, FINAL_STATES, OUTPUT_LOG_STATES, OUTPUT_LOG_TYPES, RULES, ruleFor } from "./event-types.js";
-import { addLogLine, applyChunk, createTaskOutput, isAfter, loadOutput, MAX_LOG_LINES, reach, resetStreams } from "./output.js";
+import { ACTIVE_STATES, applyEventToTask, createTaskOutput, FINAL_STATES, normalizeTask, OUTPUT_LOG_STATES, OUTPUT_LOG_TYPES, RULES } from "../client/src/index.js";
 
 export const FILTERS = ["all", "active", "finished"];
 /** The `focus` of a form's state that means its form-level error rather than a field. */
@@ -57,15 +58,15 @@ function initialState() {
 }
 
 /**
- * An open row's state: `output` (streams, log lines, the event id it reaches), `status`
- * ("loading", "live", "paused", "complete" or "error"), `connection` (of its stream while live),
- * `message` (why paused or failed) and `copied` (`{stream, ok}` after a Copy).
+ * An open row's state: `output` (streams, log lines, the event id it reaches: its watch's),
+ * `status` ("loading", "live", "paused", "complete" or "error"), `connection` (of its watch while
+ * live), `message` (why paused or failed) and `copied` (`{stream, ok}` after a Copy).
  */
 function initialDetail() {
   return { output: createTaskOutput(), status: "loading", connection: null, message: "", copied: null };
 }
 
-export function createStore({ maxLog = 200, maxTasks = 1000, maxOutputLogs = MAX_LOG_LINES } = {}) {
+export function createStore({ maxLog = 200, maxTasks = 1000 } = {}) {
   const state = { ...initialState(), filter: "all", tag: "", tagError: "", session: initialSession() };
   let dirty = new Set();
   let aspects = new Set();
@@ -397,67 +398,12 @@ export function createStore({ maxLog = 200, maxTasks = 1000, maxOutputLogs = MAX
       changed("details", id);
     },
 
-    /** A `GET /output` answer (or a `snapshot` event's output): the open row's whole output. */
-    loadDetailOutput(id, answer) {
-      const detail = state.details.get(id);
-      if (!detail || !answer || typeof answer !== "object") return;
-      if (typeof answer.task_id === "string" && answer.task_id !== id) return;
-      loadOutput(detail.output, answer);
-      changed("details", id);
-    },
-
-    /**
-     * An event of the task's own stream, applied to its open row. Output chunks go by their
-     * offsets ("applied", "repeat", or "gap": chunks were missed, refetch the output); any other
-     * event counts once, by its id: a log line is kept, and an event that clears the output map
-     * (a new attempt's `started`) drops the streams. Returns the status, "ignored" for no row.
-     */
-    applyDetailEvent(id, event) {
-      const detail = state.details.get(id);
-      const rule = event && RULES.get(event.type);
-      if (!detail || !rule || event.task_id !== id) return "ignored";
-      const output = detail.output;
-      const fresh = isAfter(event.id, output.lastEventId);
-      let status = fresh ? "applied" : "repeat";
-      if (rule.chunk) {
-        status = applyChunk(output, event[rule.chunk]);
-      } else if (fresh) {
-        if (rule.clears.size) resetStreams(output, event.attempt, { maxLogs: maxOutputLogs });
-        if (event.log && typeof event.log === "object") addLogLine(output, event.log, { at: event.at ?? null, maxLogs: maxOutputLogs });
-      }
-      if (status === "gap" || status === "invalid") return status;
-      if (fresh) reach(output, event.id);
-      if (status === "applied") changed("details", id);
-      return status;
-    },
-
-    /** The open row holds all there will be: the task is final and its output reaches that event. */
-    detailComplete(id) {
-      const detail = state.details.get(id);
-      const task = state.tasks.get(id);
-      if (!detail || !task || !FINAL_STATES.has(task.state) || !detail.output.lastEventId) return false;
-      return !task.last_event_id || !isAfter(task.last_event_id, detail.output.lastEventId);
+    /** The row's watch changed its output (a chunk, a log line, a sync): repaint the row. */
+    touchDetail(id) {
+      if (state.details.has(id)) changed("details", id);
     },
   };
   return store;
-}
-
-/**
- * The task after `event`, a pure function of both, shared by live and buffered events. The event
- * table's row for its type gives the new state and the fields written; `task` is undefined for a
- * task's first event. An event that may not come next (unknown type, a state it does not follow,
- * a seq not above the task's) returns `task` itself, unchanged.
- */
-export function applyEventToTask(task, event) {
-  const rule = ruleFor(task, event.type);
-  if (!rule || (task && !(event.seq > task.seq))) return task;
-  const base = task ?? BLANK_TASK;
-  const next = { ...base, state: rule.state, seq: event.seq, last_event_id: event.id ?? base.last_event_id };
-  for (const [field, write] of rule.writes) {
-    // A field the event lacks takes the task's default, as the server's model gives it: no tags is [].
-    next[field] = write(base[field], event) ?? BLANK_TASK[field] ?? null;
-  }
-  return next;
 }
 
 /** Keeps the newest-first order: ids compare as strings. */
@@ -471,36 +417,6 @@ function insertionIndex(order, id) {
   }
   return low;
 }
-
-function normalizeTask(task) {
-  return {
-    id: task.id,
-    kind: typeof task.kind === "string" ? task.kind : "",
-    params: task.params && typeof task.params === "object" ? task.params : {},
-    state: typeof task.state === "string" ? task.state : "queued",
-    progress: task.progress ?? null,
-    attempts: Number.isInteger(task.attempts) ? task.attempts : 0,
-    result: task.result ?? null,
-    error: task.error ?? null,
-    created_at: task.created_at ?? null,
-    started_at: task.started_at ?? null,
-    finished_at: task.finished_at ?? null,
-    retry_at: task.retry_at ?? null,
-    cancel_requested: task.cancel_requested === true,
-    seq: Number.isInteger(task.seq) ? task.seq : 0,
-    last_event_id: task.last_event_id ?? null,
-    worker: task.worker ?? null,
-    tags: Array.isArray(task.tags) ? task.tags.filter((tag) => typeof tag === "string") : [],
-    metadata: task.metadata && typeof task.metadata === "object" && !Array.isArray(task.metadata) ? task.metadata : null,
-    output: task.output && typeof task.output === "object" && !Array.isArray(task.output) ? task.output : {},
-  };
-}
-
-/** Every field a task has, none set: what a task's first event writes into. */
-const BLANK_TASK = Object.freeze(normalizeTask({ id: null }));
-Object.freeze(BLANK_TASK.params);
-Object.freeze(BLANK_TASK.tags);
-Object.freeze(BLANK_TASK.output);
 
 function isEvent(event) {
   return Boolean(event) && typeof event.task_id === "string" && Number.isInteger(event.seq) && typeof event.type === "string";

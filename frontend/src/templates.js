@@ -5,7 +5,7 @@
  * is there for anyone who must produce an HTML string.
  */
 
-import { ACTIVE_STATES, FINAL_STATES } from "./event-types.js";
+import { ACTIVE_STATES, FINAL_STATES } from "../client/src/index.js";
 import { matchesFilter } from "./store.js";
 import {
   formatClock,

@@ -32,7 +32,7 @@ import {
   updateOutputStreamHead,
   updateTaskRow,
 } from "./templates.js";
-import { ACTIVE_STATES, FINAL_STATES } from "./event-types.js";
+import { ACTIVE_STATES, FINAL_STATES } from "../client/src/index.js";
 import { FORM_FOCUS, matchesFilter } from "./store.js";
 import { appendText, h, setAttr, setFlag, setText, showText } from "./dom.js";
 

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { setImmediate as settle } from "node:timers/promises";
 import { createController } from "../src/controller.js";
 import { createStore, FORM_FOCUS } from "../src/store.js";
-import { ApiError, createApi } from "../src/api.js";
-import { fakeTimers, makeEvent, makeTask, taskId } from "./helpers.js";
+import { ApiError } from "../client/src/index.js";
+import { FakeEventSource, fakeTimers, makeEvent, makeTask, taskId } from "../client/tests/helpers.js";
+import { pageClient } from "./fake-client.js";
 
 const KINDS = [
   {
@@ -21,7 +22,7 @@ const problem = (status, extra = {}) =>
 function setup(overrides = {}, options = {}) {
   const store = createStore();
   const timers = fakeTimers();
-  const calls = { getTask: [], createTask: [], cancelTask: [], listRecentTasks: 0 };
+  const calls = { getTask: [], submit: [], cancel: [], listRecentTasks: 0 };
   const api = {
     getSession: async () => ({ auth_required: false, principal: null }),
     listKinds: async () => KINDS,
@@ -33,24 +34,19 @@ function setup(overrides = {}, options = {}) {
       calls.getTask.push(id);
       return makeTask({ id, state: "running", seq: 5 });
     },
-    createTask: async (kind, params, options) => {
-      calls.createTask.push({ kind, params, options });
+    submit: async (kind, params, options) => {
+      calls.submit.push({ kind, params, options });
       return makeTask({ kind, params });
     },
-    cancelTask: async (id) => {
-      calls.cancelTask.push(id);
+    cancel: async (id) => {
+      calls.cancel.push(id);
       return { ...store.state.tasks.get(id), state: "cancelled", seq: store.state.tasks.get(id).seq + 1 };
     },
     ...overrides,
   };
-  const streams = [];
-  const openStream = (handlers) => {
-    const stream = { handlers, started: [], start: (id) => stream.started.push(id), stop: () => (stream.stopped = true) };
-    streams.push(stream);
-    return stream;
-  };
+  const { client, streams } = pageClient(api, { timers });
   let keys = 0;
-  const controller = createController({ api, store, openStream, timers, random: () => 1, newKey: () => `key-${++keys}`, ...options });
+  const controller = createController({ client, store, timers, random: () => 1, newKey: () => `key-${++keys}`, ...options });
   return { store, timers, api, calls, streams, controller };
 }
 
@@ -163,7 +159,7 @@ test("client-side validation blocks the request and focuses the first invalid fi
   const { store, calls, controller } = setup();
   await controller.start();
   await controller.handlers.submit("add", { x: "", y: "abc" });
-  assert.equal(calls.createTask.length, 0);
+  assert.equal(calls.submit.length, 0);
   const form = store.state.forms.get("add");
   assert.deepEqual(Object.keys(form.errors), ["x", "y"]);
   assert.equal(form.focus, "x");
@@ -173,8 +169,8 @@ test("a valid submit posts typed params and adds the task at once", async () => 
   const { store, calls, controller } = setup();
   await controller.start();
   await controller.handlers.submit("add", { x: "2", y: "3" });
-  assert.deepEqual(calls.createTask[0].params, { x: 2, y: 3 });
-  assert.equal(calls.createTask[0].options.idempotencyKey, "key-1");
+  assert.deepEqual(calls.submit[0].params, { x: 2, y: 3 });
+  assert.equal(calls.submit[0].options.idempotencyKey, "key-1");
   assert.equal(store.state.tasks.size, 1);
   assert.equal(store.state.forms.get("add").submitting, false);
 });
@@ -186,7 +182,7 @@ test("the server's 422 errors are shown on the matching fields, the rest at the 
       { field: "kind", message: "Unknown kind", type: "value_error" },
     ],
   });
-  const { store, controller } = setup({ createTask: async () => Promise.reject(error) });
+  const { store, controller } = setup({ submit: async () => Promise.reject(error) });
   await controller.start();
   await controller.handlers.submit("add", { x: "1", y: "11" });
   const form = store.state.forms.get("add");
@@ -196,7 +192,7 @@ test("the server's 422 errors are shown on the matching fields, the rest at the 
 });
 
 test("a 422 naming no field shows its detail at the form's top", async () => {
-  const { store, controller } = setup({ createTask: async () => Promise.reject(problem(422, { errors: [] })) });
+  const { store, controller } = setup({ submit: async () => Promise.reject(problem(422, { errors: [] })) });
   await controller.start();
   await controller.handlers.submit("add", { x: "1", y: "2" });
   assert.deepEqual(store.state.forms.get("add").formErrors, ["detail 422."]);
@@ -206,7 +202,7 @@ test("a retry after a lost answer reuses the idempotency key; new values get a n
   let fail = true;
   const keys = [];
   const { controller } = setup({
-    createTask: async (kind, params, { idempotencyKey }) => {
+    submit: async (kind, params, { idempotencyKey }) => {
       keys.push(idempotencyKey);
       if (fail) throw new ApiError(0, { type: "network_error", title: "Network error" });
       return makeTask({ kind, params });
@@ -223,8 +219,8 @@ test("a retry after a lost answer reuses the idempotency key; new values get a n
 test("a second submit while one is in flight is ignored", async () => {
   let resolve;
   const { calls, controller } = setup({
-    createTask: (kind, params) => {
-      calls.createTask.push(params);
+    submit: (kind, params) => {
+      calls.submit.push(params);
       return new Promise((r) => (resolve = () => r(makeTask())));
     },
   });
@@ -233,7 +229,7 @@ test("a second submit while one is in flight is ignored", async () => {
   await controller.handlers.submit("add", { x: "1", y: "2" });
   resolve();
   await first;
-  assert.equal(calls.createTask.length, 1);
+  assert.equal(calls.submit.length, 1);
 });
 
 test("editing a field clears its error as soon as it is valid", async () => {
@@ -252,7 +248,7 @@ test("cancel applies the server's answer to the task", async () => {
   const { store, calls, controller } = setup({ listRecentTasks: async () => ({ items: [task], resumeEventId: null }) });
   await controller.start();
   await controller.handlers.cancel(task.id);
-  assert.deepEqual(calls.cancelTask, [task.id]);
+  assert.deepEqual(calls.cancel, [task.id]);
   assert.equal(store.state.tasks.get(task.id).state, "cancelled");
   assert.equal(store.state.taskUi.get(task.id).cancelling, false);
 });
@@ -261,7 +257,7 @@ test("a 409 on cancel is shown on the row for a while and the task is refreshed"
   const task = makeTask({ id: taskId(5), state: "running", seq: 3 });
   const { store, calls, timers, controller } = setup({
     listRecentTasks: async () => ({ items: [task], resumeEventId: null }),
-    cancelTask: async () => Promise.reject(problem(409)),
+    cancel: async () => Promise.reject(problem(409)),
   });
   await controller.start();
   await controller.handlers.cancel(task.id);
@@ -275,7 +271,10 @@ test("a 409 on cancel is shown on the row for a while and the task is refreshed"
 
 // Open rows (tests/open-rows.test.js tests them): how the controller wires them in; tags.
 
-const urls = createApi({ baseUrl: "", fetch: async () => new Response("{}") });
+/** Lets the watches' requests and their answers run to their end. */
+async function drain() {
+  for (let i = 0; i < 10; i += 1) await settle();
+}
 
 function outputSetup({ tasks = [], answers = {}, options = {}, ...overrides } = {}) {
   const requested = [];
@@ -291,95 +290,102 @@ function outputSetup({ tasks = [], answers = {}, options = {}, ...overrides } = 
         if (answer instanceof Error) throw answer;
         return typeof answer === "function" ? answer() : (answer ?? { task_id: id, last_event_id: "1764079200000-2", streams: {} });
       },
-      eventsUrl: urls.eventsUrl,
-      taskEventsUrl: urls.taskEventsUrl,
+      getTask: async (id) => {
+        context.calls.getTask.push(id);
+        return context.store.state.tasks.get(id) ?? Promise.reject(problem(404));
+      },
       ...overrides,
     },
     options,
   );
-  const taskStreams = () => context.streams.slice(1);
+  const taskStreams = () => FakeEventSource.instances;
   return { ...context, requested, taskStreams };
 }
 
+const running = (n, seq, extra = {}) => makeTask({ id: taskId(n), state: "running", seq, last_event_id: `1764079200000-${seq}`, ...extra });
+
 test("the view's row actions reach the open rows, whose streams are the task's own", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 4 });
+  const task = running(1, 4);
   const copied = [];
-  let sessionChecks = 0;
-  const { store, streams, calls, controller, taskStreams } = outputSetup({
+  const { store, timers, streams, calls, controller, taskStreams } = outputSetup({
     tasks: [task],
     answers: { [task.id]: { task_id: task.id, last_event_id: "1764079200000-4", streams: { output: { type: "text", length: 6, text: "Hello " } } } },
-    getSession: async () => {
-      sessionChecks += 1;
-      return { auth_required: false, principal: null };
-    },
     options: { clipboard: { copy: async (text) => copied.push(text) > 0 } },
   });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
   assert.equal(store.state.details.get(task.id).status, "loading");
-  await settle();
+  await drain();
   assert.deepEqual(calls.getOutput, [task.id]);
+  assert.deepEqual(calls.getTask, [], "the listed task is as new as the output: not asked for again");
   const [own] = taskStreams();
-  assert.equal(own.handlers.url("1764079200000-4"), `/api/tasks/${task.id}/events?last_event_id=1764079200000-4`);
-  assert.equal(streams[0].handlers.url(null), "/api/events", "the list's stream keeps its default types");
+  assert.equal(own.url, `/api/tasks/${task.id}/events?last_event_id=1764079200000-4`);
+  assert.equal(streams[0].handlers.types, undefined, "the list's stream keeps the server's default types");
   assert.equal(store.state.details.get(task.id).status, "live");
 
   await controller.handlers.copyOutput(task.id, "output");
   assert.deepEqual(copied, ["Hello "], "the controller's clipboard");
-  own.handlers.onGiveUp();
-  await settle();
-  assert.equal(sessionChecks, 2, "a row's stream giving up asks whether the session holds");
+  own.fail(2);
+  timers.advance(1000);
+  await drain();
+  assert.deepEqual(calls.getTask, [task.id], "a row's stream that gave up reads its task before reconnecting");
+  assert.equal(taskStreams().length, 2);
 
   controller.handlers.resumeOutput(task.id);
-  await settle();
-  assert.equal(own.stopped, true);
-  assert.equal(taskStreams().length, 2);
+  await drain();
+  assert.equal(taskStreams()[1].closed, true);
+  assert.equal(taskStreams().length, 3);
   controller.handlers.toggleOutput(task.id);
-  assert.equal(taskStreams()[1].stopped, true, "closing the row closes its stream");
+  assert.equal(taskStreams()[2].closed, true, "closing the row closes its stream");
   assert.equal(store.state.details.has(task.id), false);
 });
 
-test("a row's stream event that the store cannot place yet fetches the task", async () => {
-  const task = makeTask({ id: taskId(1), state: "queued", seq: 1 });
+test("a row's stream event after a gap loads the row's output again", async () => {
+  const task = makeTask({ id: taskId(1), state: "queued", seq: 1, last_event_id: "1764079200000-1" });
   const { calls, controller, taskStreams } = outputSetup({ tasks: [task] });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
-  await settle();
-  taskStreams()[0].handlers.onEvent(makeEvent(task.id, 3, "output", { output: { stream: "output", offset: 0, text: "x" } }));
-  assert.deepEqual(calls.getTask, [task.id]);
+  await drain();
+  taskStreams()[0].emit("output", makeEvent(task.id, 3, "output", { output: { stream: "output", offset: 0, text: "x" } }));
+  await drain();
+  assert.deepEqual(calls.getOutput, [task.id, task.id]);
+  assert.equal(taskStreams()[0].closed, true);
+  assert.equal(taskStreams().length, 2);
 });
 
 test("maxLiveOutputs bounds the rows that follow live", async () => {
-  const tasks = [1, 2].map((n) => makeTask({ id: taskId(n), state: "running", seq: 2 }));
+  const tasks = [1, 2].map((n) => running(n, 2));
   const { store, controller, taskStreams } = outputSetup({ tasks, options: { maxLiveOutputs: 1 } });
   await controller.start();
   for (const task of tasks) {
     controller.handlers.toggleOutput(task.id);
-    await settle();
+    await drain();
   }
-  assert.equal(taskStreams()[0].stopped, true);
+  assert.equal(taskStreams()[0].closed, true);
   assert.match(store.state.details.get(tasks[0].id).message, /at most 1 rows/);
 });
 
-test("the list's stream bringing a task's final event settles its live row", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 3 });
+test("a live row follows its own stream to the end, whatever the list's brings first", async () => {
+  const task = running(1, 3);
   const { store, streams, controller, taskStreams } = outputSetup({
     tasks: [task],
-    answers: { [task.id]: { task_id: task.id, last_event_id: "1764079200000-4", streams: { output: { type: "text", length: 3, text: "all" } } } },
+    answers: { [task.id]: { task_id: task.id, last_event_id: "1764079200000-3", streams: { output: { type: "text", length: 3, text: "all" } } } },
   });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
-  await settle();
+  await drain();
   const [own] = taskStreams();
-  assert.equal(own.stopped, undefined);
   streams[0].handlers.onEvent(makeEvent(task.id, 4, "succeeded", { result: 1 }));
-  assert.equal(own.stopped, true);
+  assert.equal(store.state.tasks.get(task.id).state, "succeeded");
+  assert.equal(own.closed, false, "the row's own stream brings the rest");
+  own.emit("succeeded", makeEvent(task.id, 4, "succeeded", { result: 1 }));
+  assert.equal(own.closed, true);
   assert.equal(store.state.details.get(task.id).status, "complete");
 });
 
 test("a 401 loading a row's output ends the session and every row's stream", async () => {
-  const other = makeTask({ id: taskId(2), state: "running", seq: 2 });
-  const late = makeTask({ id: taskId(3), state: "running", seq: 2 });
+  const other = running(2, 2);
+  const late = running(3, 2);
   const { store, controller, taskStreams } = outputSetup({
     tasks: [other, late],
     answers: { [late.id]: problem(401) },
@@ -387,24 +393,24 @@ test("a 401 loading a row's output ends the session and every row's stream", asy
   });
   await controller.start();
   controller.handlers.toggleOutput(other.id);
-  await settle();
+  await drain();
   const [own] = taskStreams();
   controller.handlers.toggleOutput(late.id);
-  await settle();
+  await drain();
   assert.equal(store.state.session.phase, "signed-out");
-  assert.equal(own.stopped, true, "the session's end closes every row's stream");
+  assert.equal(own.closed, true, "the session's end closes every row's stream");
   assert.equal(store.state.details.size, 0);
 });
 
 test("stopping the controller closes every row's stream", async () => {
-  const task = makeTask({ id: taskId(1), state: "running", seq: 2 });
+  const task = running(1, 2);
   const { streams, controller, taskStreams } = outputSetup({ tasks: [task] });
   await controller.start();
   controller.handlers.toggleOutput(task.id);
-  await settle();
+  await drain();
   controller.stop();
   assert.equal(streams[0].stopped, true);
-  assert.equal(taskStreams()[0].stopped, true);
+  assert.equal(taskStreams()[0].closed, true);
 });
 
 test("a tag filter reloads the list for that tag and reopens the list's stream with it", async () => {
@@ -420,7 +426,7 @@ test("a tag filter reloads the list for that tag and reopens the list's stream w
   assert.deepEqual(requested, [undefined, "user:42"]);
   assert.deepEqual(store.state.order, [tagged.id], "tasks without the tag are dropped");
   assert.equal(streams.length, 2);
-  assert.equal(streams[1].handlers.url("5-0"), "/api/events?last_event_id=5-0&tag=user%3A42");
+  assert.equal(streams[1].handlers.tag, "user:42", "the list's stream is asked for that tag only");
 
   controller.handlers.filterTag("not a tag!");
   assert.match(store.state.tagError, /not a tag/);
@@ -430,16 +436,16 @@ test("a tag filter reloads the list for that tag and reopens the list's stream w
   await settle();
   assert.deepEqual(requested, [undefined, "user:42", undefined]);
   assert.equal(store.state.tasks.size, 2);
-  assert.equal(streams[2].handlers.url(null), "/api/events");
+  assert.equal(streams[2].handlers.tag, undefined);
 });
 
 test("a submission sends its tags, refuses bad ones on the tags field, and maps the server's", async () => {
   const { store, calls, controller } = setup();
   await controller.start();
   await controller.handlers.submit("add", { x: "2", y: "3", __tags: "user:42, report, user:42" });
-  assert.deepEqual(calls.createTask[0].options.tags, ["user:42", "report"]);
+  assert.deepEqual(calls.submit[0].options.tags, ["user:42", "report"]);
   await controller.handlers.submit("add", { x: "2", y: "3", __tags: "no spaces allowed" });
-  assert.equal(calls.createTask.length, 1);
+  assert.equal(calls.submit.length, 1);
   const form = store.state.forms.get("add");
   assert.match(form.errors.__tags, /not a tag/);
   assert.equal(form.focus, "__tags");
@@ -449,7 +455,7 @@ test("a submission sends its tags, refuses bad ones on the tags field, and maps 
 
 test("a 422 on the tags shows on the tags field", async () => {
   const error = problem(422, { errors: [{ field: "tags.0", message: "String should match pattern", type: "string_pattern_mismatch" }] });
-  const { store, controller } = setup({ createTask: async () => Promise.reject(error) });
+  const { store, controller } = setup({ submit: async () => Promise.reject(error) });
   await controller.start();
   await controller.handlers.submit("add", { x: "1", y: "2", __tags: "ok" });
   const form = store.state.forms.get("add");
@@ -459,15 +465,15 @@ test("a 422 on the tags shows on the tags field", async () => {
 });
 
 test("a reload that drops a task with an open row closes that row's stream", async () => {
-  const tagged = makeTask({ id: taskId(2), state: "running", seq: 2, tags: ["t"] });
-  const plain = makeTask({ id: taskId(1), state: "running", seq: 2 });
+  const tagged = running(2, 2, { tags: ["t"] });
+  const plain = running(1, 2);
   const { store, controller, taskStreams } = outputSetup({ tasks: [tagged, plain] });
   await controller.start();
   controller.handlers.toggleOutput(plain.id);
-  await settle();
+  await drain();
   const [own] = taskStreams();
   controller.handlers.filterTag("t");
-  await settle();
+  await drain();
   assert.equal(store.state.details.has(plain.id), false);
-  assert.equal(own.stopped, true);
+  assert.equal(own.closed, true);
 });

@@ -1,14 +1,13 @@
-// Sessions end to end in one process: the real api client, store, stream and controller, against
-// a scripted API that keeps a session "cookie" the way the real one does.
+// Sessions end to end in one process: the real client (REST and streams), store and controller,
+// against a scripted API that keeps a session "cookie" the way the real one does.
 
 import { test, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate as tick } from "node:timers/promises";
-import { createApi } from "../src/api.js";
+import { createClient } from "../client/src/index.js";
 import { createController, SESSION_ENDED_NOTE, SIGNED_OUT_NOTE } from "../src/controller.js";
 import { createStore } from "../src/store.js";
-import { createStream } from "../src/stream.js";
-import { FakeEventSource, fakeTimers, makeEvent, makeTask, taskId } from "./helpers.js";
+import { FakeEventSource, fakeTimers, makeEvent, makeTask, taskId } from "../client/tests/helpers.js";
 
 const KEY = "key-alice-0123456789";
 const KINDS = [
@@ -59,14 +58,16 @@ function setup(options) {
   const server = fakeApi(options);
   const timers = fakeTimers();
   const store = createStore();
-  const api = createApi({ baseUrl: "http://api.test", fetch: (url, init) => server.fetch(url, init) });
-  const controller = createController({
-    api,
-    store,
+  const client = createClient({
+    baseUrl: "http://api.test",
+    credentials: "include",
+    fetch: (url, init) => server.fetch(url, init),
+    EventSource: FakeEventSource,
     timers,
     random: () => 1,
-    openStream: (handlers) => createStream({ url: api.eventsUrl, EventSource: FakeEventSource, timers, random: () => 1, ...handlers }),
+    connectivity: null,
   });
+  const controller = createController({ client, store, timers, random: () => 1 });
   return { server, timers, store, controller, session: () => store.state.session };
 }
 

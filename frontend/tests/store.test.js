@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyEventToTask, createStore, matchesFilter } from "../src/store.js";
-import { makeEvent, makeTask, taskId } from "./helpers.js";
+import { applyEventToTask } from "../client/src/index.js";
+import { createStore, matchesFilter } from "../src/store.js";
+import { makeEvent, makeTask, taskId } from "../client/tests/helpers.js";
 
 const ids = (store) => store.state.order;
 
@@ -436,75 +437,27 @@ test("output chunks, log lines and metadata stay out of the updates log; lifecyc
   );
 });
 
-test("an open row: opened empty and loading, fed by its output answer, closed and forgotten", () => {
+test("an open row: opened empty and loading, repainted when its watch changes it, closed and forgotten", () => {
   const store = createStore();
   const task = runningTask(store);
   store.flush();
   store.openDetail(task.id);
-  assert.equal(store.state.details.get(task.id).status, "loading");
+  const detail = store.state.details.get(task.id);
+  assert.equal(detail.status, "loading");
+  assert.equal(detail.output.streams.size, 0, "an empty output until a watch fills it");
   assert.deepEqual([...store.flush().dirty], [task.id], "the row repaints");
-  store.loadDetailOutput(task.id, { task_id: task.id, last_event_id: "1764079200000-4", streams: { output: { type: "text", length: 5, truncated: false, text: "hello" } } });
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "hello");
-  store.loadDetailOutput(task.id, { task_id: "someone else", last_event_id: "9-9", streams: {} });
-  assert.equal(store.state.details.get(task.id).output.streams.size, 1, "another task's answer is not taken");
+  detail.output.streams.set("output", { name: "output", type: "text", length: 5, truncated: false, text: "hello", items: [] });
+  store.touchDetail(task.id);
+  assert.deepEqual([...store.flush().dirty], [task.id], "a change the watch made repaints the row");
+  store.touchDetail(taskId(999));
+  assert.equal(store.flush().dirty.size, 0, "no row, nothing to repaint");
   store.setDetail(task.id, { status: "live", connection: "live" });
   assert.equal(store.state.details.get(task.id).status, "live");
+  assert.equal(store.state.details.get(task.id).output, detail.output, "the output object stays the row's");
   store.closeDetail(task.id);
   assert.equal(store.state.details.has(task.id), false);
   store.openDetail(taskId(999));
   assert.equal(store.state.details.has(taskId(999)), false, "no row for an unknown task");
-});
-
-test("an open row takes chunks by offset, log lines once by id, and reports a gap", () => {
-  const store = createStore({ maxOutputLogs: 3 });
-  const task = runningTask(store);
-  store.openDetail(task.id);
-  store.loadDetailOutput(task.id, { last_event_id: "1764079200000-2", streams: {} });
-  const apply = (event) => store.applyDetailEvent(task.id, event);
-  assert.equal(apply(chunkEvent(task.id, 3, 0, "Hello ")), "applied");
-  assert.equal(apply(makeEvent(task.id, 4, "log", { log: { level: "warning", message: "careful" } })), "applied");
-  assert.equal(apply(chunkEvent(task.id, 5, 6, "wörld")), "applied");
-  // The browser's reconnect replays nothing, but a second delivery must still show nothing twice.
-  assert.equal(apply(chunkEvent(task.id, 5, 6, "wörld")), "repeat");
-  assert.equal(apply(makeEvent(task.id, 4, "log", { log: { level: "warning", message: "careful" } })), "repeat");
-  const output = store.state.details.get(task.id).output;
-  assert.equal(output.streams.get("output").text, "Hello wörld");
-  assert.deepEqual(output.logs.map((line) => [line.level, line.message]), [["warning", "careful"]]);
-  assert.equal(output.lastEventId, "1764079200000-5");
-  assert.equal(apply(chunkEvent(task.id, 8, 40, "later")), "gap");
-  assert.equal(output.lastEventId, "1764079200000-5", "a gap does not move the row on");
-  for (let seq = 9; seq < 14; seq += 1) apply(makeEvent(task.id, seq, "log", { log: { level: "info", message: `l${seq}` } }));
-  assert.deepEqual(output.logs.map((line) => line.message), ["l11", "l12", "l13"], "bounded");
-  assert.equal(store.applyDetailEvent(taskId(999), chunkEvent(taskId(999), 1, 0, "x")), "ignored", "no row open");
-});
-
-test("a new attempt's started empties the open row's streams; its chunks start again at 0", () => {
-  const store = createStore();
-  const task = runningTask(store);
-  store.openDetail(task.id);
-  const apply = (event) => store.applyDetailEvent(task.id, event);
-  apply(chunkEvent(task.id, 3, 0, "first try"));
-  apply(makeEvent(task.id, 4, "retrying", { retry_at: "2025-11-25T14:00:09Z" }));
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "first try", "kept while it waits");
-  assert.equal(apply(makeEvent(task.id, 5, "started", { attempt: 2 })), "applied");
-  assert.equal(store.state.details.get(task.id).output.streams.size, 0);
-  assert.equal(apply(chunkEvent(task.id, 6, 0, "second")), "applied");
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "second");
-  assert.equal(apply(makeEvent(task.id, 5, "started", { attempt: 2 })), "repeat", "a started seen already clears nothing");
-  assert.equal(store.state.details.get(task.id).output.streams.get("output").text, "second");
-});
-
-test("an open row is complete once the task is final and its output reaches the final event", () => {
-  const store = createStore();
-  const task = runningTask(store);
-  store.openDetail(task.id);
-  store.loadDetailOutput(task.id, { last_event_id: "1764079200000-3", streams: {} });
-  assert.equal(store.detailComplete(task.id), false, "still running");
-  store.applyEvent(makeEvent(task.id, 5, "succeeded", { result: 1 })); // the list's stream got there first
-  assert.equal(store.detailComplete(task.id), false, "the row's own stream has seq 4 and 5 to bring");
-  store.applyDetailEvent(task.id, chunkEvent(task.id, 4, 0, "end"));
-  store.applyDetailEvent(task.id, makeEvent(task.id, 5, "succeeded", { result: 1 }));
-  assert.equal(store.detailComplete(task.id), true);
 });
 
 test("a removed task takes its open row along; a reset forgets every row", () => {

@@ -17,7 +17,7 @@ import {
   updateTaskRow,
 } from "../src/templates.js";
 import { fieldsFromSchema } from "../src/schema-form.js";
-import { makeTask } from "./helpers.js";
+import { makeTask } from "../client/tests/helpers.js";
 
 const XSS = "<img src=x onerror=alert(1)>";
 const { document } = new JSDOM("<!doctype html><body></body>").window;

@@ -5,7 +5,8 @@ import { JSDOM } from "jsdom";
 import { createView } from "../src/view.js";
 import { createStore } from "../src/store.js";
 import { fieldsFromSchema } from "../src/schema-form.js";
-import { makeEvent, makeTask, taskId } from "./helpers.js";
+import { applyEventToOutput, loadOutput } from "../client/src/index.js";
+import { makeEvent, makeTask, taskId } from "../client/tests/helpers.js";
 
 const html = readFileSync(new URL("../index.html", import.meta.url), "utf8").replace(/<script[^>]*><\/script>/g, "");
 
@@ -304,10 +305,16 @@ test("a reset removes every row and log line, and later lines still appear", () 
 function openRow(store, frame, task = makeTask({ id: taskId(1), state: "running", seq: 2 })) {
   store.loadSnapshot([task]);
   store.openDetail(task.id);
-  store.loadDetailOutput(task.id, { task_id: task.id, last_event_id: "1764079200000-2", streams: {} });
+  loadOutput(store.state.details.get(task.id).output, { task_id: task.id, last_event_id: "1764079200000-2", streams: {} });
   store.setDetail(task.id, { status: "live", connection: "live" });
   frame();
   return task;
+}
+
+/** What the row's watch does with an event of the task's stream: the output applied, the row marked. */
+function toRow(store, id, event) {
+  applyEventToOutput(store.state.details.get(id).output, event);
+  store.touchDetail(id);
 }
 
 const chunk = (id, seq, offset, text, stream = "output") =>
@@ -343,7 +350,7 @@ test("output text is appended, never repainted: earlier text nodes stay as they 
   const task = openRow(store, frame);
   const apply = (event) => {
     store.applyEvent(event);
-    store.applyDetailEvent(task.id, event);
+    toRow(store, task.id, event);
   };
   apply(chunk(task.id, 3, 0, "Hello "));
   frame();
@@ -373,7 +380,7 @@ test("a long answer is a few bounded text nodes, not one per chunk", () => {
   let offset = 0;
   for (let seq = 3; seq < 403; seq += 1) {
     const word = "word ";
-    store.applyDetailEvent(task.id, chunk(task.id, seq, offset, word));
+    toRow(store, task.id, chunk(task.id, seq, offset, word));
     offset += word.length;
     if (seq % 7 === 0) frame();
   }
@@ -386,14 +393,14 @@ test("a long answer is a few bounded text nodes, not one per chunk", () => {
 test("a new attempt paints its stream afresh; JSON items are appended as list items", () => {
   const { document, store, frame } = setup();
   const task = openRow(store, frame);
-  store.applyDetailEvent(task.id, chunk(task.id, 3, 0, "first try"));
-  store.applyDetailEvent(task.id, makeEvent(task.id, 4, "output", { id: "1764079200000-4", output: { stream: "rows", offset: 0, items: [1, { a: "<b>x</b>" }] } }));
+  toRow(store, task.id, chunk(task.id, 3, 0, "first try"));
+  toRow(store, task.id, makeEvent(task.id, 4, "output", { id: "1764079200000-4", output: { stream: "rows", offset: 0, items: [1, { a: "<b>x</b>" }] } }));
   frame();
   const rows = document.querySelector('.output__stream[data-stream="rows"] .output__items');
   assert.deepEqual([...rows.children].map((li) => li.textContent), ["1", '{"a":"<b>x</b>"}']);
   assert.equal(rows.querySelector("b"), null, "items are text");
-  store.applyDetailEvent(task.id, makeEvent(task.id, 5, "started", { id: "1764079200000-5", attempt: 2 }));
-  store.applyDetailEvent(task.id, chunk(task.id, 6, 0, "second"));
+  toRow(store, task.id, makeEvent(task.id, 5, "started", { id: "1764079200000-5", attempt: 2 }));
+  toRow(store, task.id, chunk(task.id, 6, 0, "second"));
   frame();
   assert.equal(document.querySelector(".output__text").textContent, "second");
   assert.equal(document.querySelector('.output__stream[data-stream="rows"]'), null);
@@ -403,7 +410,7 @@ test("a new attempt paints its stream afresh; JSON items are appended as list it
 test("the output follows its end unless the reader scrolled up", () => {
   const { document, store, frame } = setup();
   const task = openRow(store, frame);
-  store.applyDetailEvent(task.id, chunk(task.id, 3, 0, "a"));
+  toRow(store, task.id, chunk(task.id, 3, 0, "a"));
   frame();
   const pre = document.querySelector(".output__text");
   let height = 500;
@@ -411,19 +418,19 @@ test("the output follows its end unless the reader scrolled up", () => {
   Object.defineProperty(pre, "clientHeight", { get: () => 100 });
   let top = 0;
   Object.defineProperty(pre, "scrollTop", { get: () => top, set: (value) => (top = value) });
-  store.applyDetailEvent(task.id, chunk(task.id, 4, 1, "b"));
+  toRow(store, task.id, chunk(task.id, 4, 1, "b"));
   frame();
   assert.equal(top, 500, "at the end, it follows");
   top = 100; // the reader scrolls up
   pre.dispatchEvent(new document.defaultView.Event("scroll"));
   height = 600;
-  store.applyDetailEvent(task.id, chunk(task.id, 5, 2, "c"));
+  toRow(store, task.id, chunk(task.id, 5, 2, "c"));
   frame();
   assert.equal(top, 100, "left where the reader is");
   top = 500; // back down to the end
   pre.dispatchEvent(new document.defaultView.Event("scroll"));
   height = 700;
-  store.applyDetailEvent(task.id, chunk(task.id, 6, 3, "d"));
+  toRow(store, task.id, chunk(task.id, 6, 3, "d"));
   frame();
   assert.equal(top, 700);
 });
@@ -433,7 +440,7 @@ test("log lines show level and message as text, bounded like the store; metadata
   const task = openRow(store, frame);
   store.applyEvent(makeEvent(task.id, 3, "metadata", { metadata: { stage: "writing", words: 12 } }));
   for (let seq = 4; seq < 8; seq += 1) {
-    store.applyDetailEvent(task.id, makeEvent(task.id, seq, "log", { id: `1764079200000-${seq}`, log: { level: seq === 5 ? "error" : "info", message: `<i>line ${seq}</i>` } }));
+    toRow(store, task.id, makeEvent(task.id, seq, "log", { id: `1764079200000-${seq}`, log: { level: seq === 5 ? "error" : "info", message: `<i>line ${seq}</i>` } }));
   }
   frame();
   const lines = [...document.querySelectorAll(".output__logs > li")];
@@ -453,7 +460,7 @@ test("a paused row offers Resume; copy buttons name their stream and say when th
   const calls = [];
   view.bind({ resumeOutput: (id) => calls.push(["resume", id]), copyOutput: (id, name) => calls.push(["copy", id, name]) });
   const task = openRow(store, frame);
-  store.applyDetailEvent(task.id, chunk(task.id, 3, 0, "text"));
+  toRow(store, task.id, chunk(task.id, 3, 0, "text"));
   store.setDetail(task.id, { status: "paused", message: "Live output paused: at most 5 rows follow live output at once." });
   frame();
   const resume = document.querySelector("button[data-action=resume-output]");
@@ -513,7 +520,7 @@ test("many output events between frames repaint one row, not the list", () => {
   for (let seq = 3; seq < 23; seq += 1) {
     const event = chunk(open.id, seq, offset, "tok ");
     store.applyEvent(event);
-    store.applyDetailEvent(open.id, event);
+    toRow(store, open.id, event);
     offset += 4;
   }
   frame();

@@ -17,7 +17,6 @@ integers read when metrics are scraped, so counting costs the hot path nothing.
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import Counter
@@ -30,6 +29,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from taskstream.api.caller import Caller
 from taskstream.api.filters import DEFAULT_TYPES, EVERYTHING, OUTPUT_TYPE_NAMES, EventFilter
+from taskstream.api.schemas import Reset
 from taskstream.events.entries import LogEntry, merged, parse_entries
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
@@ -83,7 +83,7 @@ def reset_frame(position: EventId, reason: str) -> Frame:
     """A `reset`: the client may have missed events; it refetches over REST and goes on from
     `position`. Keyed `ZERO` like a keep-alive: it never moves the server's resume point."""
     event_id = format_event_id(position)
-    data = json.dumps({"reason": reason, "last_event_id": event_id})
+    data = Reset(reason=reason, last_event_id=event_id).model_dump_json()
     message = sse_message(event_id, "reset", data)
     return Frame(key=ZERO, task_id="", final=False, data=message, type="reset")
 

@@ -111,6 +111,7 @@ def create_app(
         max_age=600,
     )
     problems.install(app, frozenset(kinds.names()))
+    sse.document(app)
     auth.document(app, anonymous=authenticate is None and not settings.auth_required)
     app.include_router(health.router)
     app.include_router(kind_routes.router)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Protocol, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, model_validator
 
 from taskstream.api.tokens import Minted
-from taskstream.events.models import MAX_TAGS, TAG_PATTERN, Task
+from taskstream.events.models import MAX_TAGS, TAG_PATTERN, Task, TaskOutput
 from taskstream.kinds import KindRegistry, TaskKind
 from taskstream.kinds.registry import params_are_optional
 
@@ -167,6 +167,20 @@ class SubmittedTask(Task):
     """The task as queued; with `watch_token` when the submission asked for one."""
 
     watch_token: WatchToken | None = Field(None, exclude_if=lambda value: value is None)
+
+
+class Reset(BaseModel):
+    """A `reset` message's data: the stream cannot replay what follows the id it was given."""
+
+    reason: str = Field(examples=["events after 1764072000000-0 are no longer retained"])
+    last_event_id: str = Field(description="The position it goes on from; refetch over REST.")
+
+
+class Snapshot(BaseModel):
+    """A `snapshot` message's data: the task and its output as of the message's id."""
+
+    task: Task
+    output: TaskOutput
 
 
 class Health(BaseModel):

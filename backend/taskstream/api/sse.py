@@ -42,13 +42,17 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from types import FrameType
 from typing import Any
 
+from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskstream.api.caller import Caller
 from taskstream.api.fanout import Connection, Fanout, Frame, StreamClosed
+from taskstream.api.schemas import Reset, Snapshot
 from taskstream.errors import StoreUnavailable, TooManyRequests, Unavailable
 from taskstream.events.ids import ZERO
+from taskstream.events.models import Event
 from taskstream.settings import Settings
 
 __all__ = [
@@ -69,11 +73,33 @@ DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A stream of Server-Sent Events. Each message has `id:` (the log's event "
         "id), `event:` (the event's type, `reset` or `snapshot`) and `data:` (the event as "
-        'JSON, see the `Event` schema; a snapshot\'s is `{"task": ..., "output": ...}`, '
-        "as `GET /api/tasks/{task_id}` and its `/output` answer).",
+        "JSON: the `Event` schema; a reset's is the `Reset` schema, a snapshot's the "
+        "`Snapshot` schema).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
+
+
+def document(app: FastAPI) -> None:
+    """Adds the stream messages' data (`Event`, `Reset`, `Snapshot`) to the OpenAPI
+    description's schemas: no operation answers them as JSON, so FastAPI would leave them out."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        _, defined = models_json_schema(
+            [(model, "serialization") for model in (Event, Reset, Snapshot)],
+            ref_template="#/components/schemas/{model}",
+        )
+        known = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in defined.get("$defs", {}).items():
+            known.setdefault(name, definition)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 # A comment line: clients ignore it, proxies see the connection is alive. It has no event id.
 KEEPALIVE = Frame(

@@ -141,3 +141,32 @@ export function makeEvent(task_id, seq, type, overrides = {}) {
     ...overrides,
   };
 }
+
+export const jsonResponse = (status, body, type = "application/json") =>
+  new Response(body === undefined ? null : JSON.stringify(body), { status, headers: { "content-type": type } });
+
+export const problemResponse = (status, type, detail = type) =>
+  jsonResponse(status, { type, title: type, status, detail }, "application/problem+json");
+
+/**
+ * The API as a watch sees it: `task` and `output` are what `GET /api/tasks/{id}` and its
+ * `/output` answer (values, or functions of the call); `respond(call)`, when it returns a
+ * Response, answers instead. Every call is kept: `{ url, method, headers, body }`.
+ */
+export function fakeServer({ task = null, output = null, respond = () => undefined } = {}) {
+  const server = { calls: [], task, output, respond };
+  server.fetch = async (url, init = {}) => {
+    const call = { url, method: init.method ?? "GET", headers: init.headers ?? {}, body: init.body, credentials: init.credentials };
+    server.calls.push(call);
+    const answer = await server.respond(call);
+    if (answer) return answer;
+    const { pathname } = new URL(url, "http://api.test");
+    const value = (field) => (typeof server[field] === "function" ? server[field](call) : server[field]);
+    if (/^\/api\/tasks\/[^/]+\/output$/.test(pathname) && server.output) return jsonResponse(200, value("output"));
+    if (/^\/api\/tasks\/[^/]+$/.test(pathname) && server.task) return jsonResponse(200, value("task"));
+    return problemResponse(404, "not_found", "no such thing");
+  };
+  /** `"GET /api/tasks/…/output"`, one per call. */
+  server.paths = () => server.calls.map((call) => `${call.method} ${new URL(call.url, "http://api.test").pathname}`);
+  return server;
+}

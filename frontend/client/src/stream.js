@@ -1,6 +1,6 @@
 /**
- * An EventSource kept alive: the list's one stream on /api/events, and one per open task row on
- * /api/tasks/{id}/events (`url` gives the address for a resume id).
+ * An EventSource kept alive: on /api/events, or on /api/tasks/{id}/events (`url` gives the
+ * address for a resume id).
  *
  * While the browser retries on its own (readyState CONNECTING) it sends Last-Event-ID itself, so
  * nothing is done but report "reconnecting". When it gives up (readyState CLOSED: an HTTP error,
@@ -13,11 +13,13 @@
  * `snapshot` too (a task's stream sends one first when its history was trimmed). Connection
  * states: "connecting" (first attempt), "live", "reconnecting", "offline" (the browser reports no
  * network), "closed" (stopped). Each is reported to `onState` as it is reached and kept nowhere
- * here: the store holds the one copy, so a report may repeat the last one.
+ * here: the owner holds the one copy, so a report may repeat the last one.
  *
- * The EventSource is opened `withCredentials`, so the session cookie reaches an API on another
- * origin. An EventSource cannot tell why it failed (a 401 looks like any other error), so each
- * give-up is reported to `onGiveUp`, whose owner may ask the API whether the session still holds.
+ * An EventSource cannot tell why it failed (a 401 looks like any other error), so each give-up is
+ * reported to `onGiveUp`, whose owner may ask the API why. `beforeReconnect`, when given, is
+ * awaited before each new EventSource after a give-up (a fresh token is fetched there, say), so
+ * `url` can stay synchronous. `withCredentials` sends the session cookie to an API on another
+ * origin.
  */
 
 import { EVENT_TYPES } from "./event-types.js";
@@ -35,6 +37,8 @@ export function createStream({
   onSnapshot = null,
   onState = () => {},
   onGiveUp = () => {},
+  beforeReconnect = null,
+  withCredentials = true,
   isOnline = () => true,
   connectivity = null,
   timers = { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) },
@@ -47,8 +51,10 @@ export function createStream({
   let attempt = 0;
   let everOpened = false;
   let retryTimer = null;
+  let waiting = null; // the reconnect that awaits beforeReconnect
   let openTimer = null;
   let listening = false;
+  let running = false;
 
   function report(next) {
     onState(next === "live" || next === "closed" || isOnline() ? next : "offline");
@@ -57,7 +63,7 @@ export function createStream({
   function connect() {
     clearTimers();
     closeSource();
-    const es = new EventSource(url(lastEventId), { withCredentials: true });
+    const es = new EventSource(url(lastEventId), { withCredentials });
     source = es;
     const mine = (handler) => (event) => {
       if (source === es) handler(event);
@@ -104,10 +110,25 @@ export function createStream({
     attempt += 1;
     retryTimer = timers.setTimeout(() => {
       retryTimer = null;
-      connect();
+      reconnect();
     }, delay);
     report("reconnecting");
     onGiveUp();
+  }
+
+  function reconnect() {
+    if (!beforeReconnect) {
+      connect();
+      return;
+    }
+    const mine = {};
+    waiting = mine; // stop(), start() or a reconnect when back online supersede it
+    Promise.resolve()
+      .then(beforeReconnect)
+      .catch(() => {}) // whatever it failed at, the next connection's failure is reported as usual
+      .then(() => {
+        if (running && waiting === mine) connect();
+      });
   }
 
   function remember(event) {
@@ -137,7 +158,7 @@ export function createStream({
 
   // Both listen only between start() and stop().
   function handleOnline() {
-    if (source === null) connect(); // skip the rest of the backoff: the network is back
+    if (source === null) connect(); // skip the rest of the backoff (or of beforeReconnect): the network is back
     else report(source.readyState === OPEN ? "live" : "reconnecting");
   }
 
@@ -155,12 +176,14 @@ export function createStream({
     if (openTimer !== null) timers.clearTimeout(openTimer);
     retryTimer = null;
     openTimer = null;
+    waiting = null;
   }
 
   return {
     /** Opens the stream, resuming after `resumeEventId` when given. Calling it again restarts. */
     start(resumeEventId = null) {
       if (resumeEventId) lastEventId = resumeEventId;
+      running = true;
       if (connectivity && !listening) {
         connectivity.addEventListener("online", handleOnline);
         connectivity.addEventListener("offline", handleOffline);
@@ -169,6 +192,7 @@ export function createStream({
       connect();
     },
     stop() {
+      running = false;
       clearTimers();
       closeSource();
       if (connectivity && listening) {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ACTIVE_STATES, EVENT_TYPES, FINAL_STATES, OUTPUT_LOG_STATES, OUTPUT_LOG_TYPES, RULES, compile, ruleFor } from "../src/event-types.js";
 
-const onDisk = JSON.parse(readFileSync(new URL("../../backend/taskstream/events/types.json", import.meta.url), "utf8"));
+const onDisk = JSON.parse(readFileSync(new URL("../../../backend/taskstream/events/types.json", import.meta.url), "utf8"));
 
 const rule = (sets, extra = {}) => compile({ types: { e: { state: "s", follows: ["s"], final: false, sets, ...extra } } }).get("e");
 const write = (sets, current, event) => {

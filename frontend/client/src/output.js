@@ -1,7 +1,7 @@
 /**
- * A task's output as an open row holds it: its streams (text, or JSON items) accumulated chunk by
- * chunk, the log lines that arrived while the row was open, and how far into the task's events it
- * reaches. Pure: no DOM, no table; the store decides which event does what and calls in here.
+ * A task's output as a watch holds it: its streams (text, or JSON items) accumulated chunk by
+ * chunk, its log lines, and how far into the task's events it reaches. Pure: no DOM, no table;
+ * the watch decides which event does what and calls in here.
  *
  * A chunk `{stream, offset, text | items, truncated?}` says where it goes: `offset` is the stream's
  * length before it, in Unicode code points for text (not UTF-16 units: "👋" is one) and in items for

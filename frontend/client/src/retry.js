@@ -1,6 +1,6 @@
 /**
- * Trying again after a failure: the backoff that the stream and the page's loads share, and a
- * load that retries itself until it succeeds.
+ * Trying again after a failure: the backoff that the streams, the watches and the page's loads
+ * share, and a load that retries itself until it succeeds.
  */
 
 /** Exponential backoff with jitter: each wait is drawn between half and all of the cap. */

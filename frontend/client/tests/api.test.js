@@ -21,15 +21,15 @@ test("requests go to the configured base URL and JSON bodies are parsed", async 
   const api = createApi({ baseUrl: "https://api.example.test/", fetch });
   assert.deepEqual(await api.listKinds(), [{ name: "add" }]);
   assert.equal(calls[0].url, "https://api.example.test/api/task-kinds");
-  assert.equal(api.eventsUrl("17-0"), "https://api.example.test/api/events?last_event_id=17-0");
-  assert.equal(api.eventsUrl(null), "https://api.example.test/api/events");
+  assert.equal(api.eventsUrl({ lastEventId: "17-0" }), "https://api.example.test/api/events?last_event_id=17-0");
+  assert.equal(api.eventsUrl({ lastEventId: null }), "https://api.example.test/api/events");
 });
 
-test("createTask posts JSON with an Idempotency-Key", async () => {
+test("submit posts JSON with an Idempotency-Key", async () => {
   const task = makeTask();
   const { fetch, calls } = recordingFetch(() => jsonResponse(202, task));
   const api = createApi({ fetch });
-  assert.deepEqual(await api.createTask("add", { x: 1, y: 2 }, { idempotencyKey: "k-1" }), task);
+  assert.deepEqual(await api.submit("add", { x: 1, y: 2 }, { idempotencyKey: "k-1" }), task);
   const { url, init } = calls[0];
   assert.equal(url, "/api/tasks");
   assert.equal(init.method, "POST");
@@ -47,7 +47,7 @@ test("a 422 problem becomes an ApiError carrying the field errors", async () => 
     errors: [{ field: "params.x", message: "Input should be a valid number", type: "float_parsing" }],
   };
   const api = createApi({ fetch: async () => jsonResponse(422, problem, "application/problem+json") });
-  await assert.rejects(api.createTask("add", { x: "a" }), (error) => {
+  await assert.rejects(api.submit("add", { x: "a" }), (error) => {
     assert.ok(error instanceof ApiError);
     assert.equal(error.status, 422);
     assert.equal(error.type, "validation_error");
@@ -61,7 +61,7 @@ test("a 409 on cancel is an ApiError with status and type", async () => {
   const api = createApi({
     fetch: async () => jsonResponse(409, { type: "conflict", title: "Conflict", status: 409, detail: "already finished" }),
   });
-  await assert.rejects(api.cancelTask("abc"), (error) => error.status === 409 && error.type === "conflict" && error.fieldErrors.length === 0);
+  await assert.rejects(api.cancel("abc"), (error) => error.status === 409 && error.type === "conflict" && error.fieldErrors.length === 0);
 });
 
 test("a network failure, a timeout and a non-JSON answer are ApiErrors too", async () => {
@@ -128,8 +128,8 @@ test("every request carries credentials, so the session cookie reaches a cross-o
   await api.signIn("k");
   await api.listKinds();
   await api.getTask("t");
-  await api.createTask("add", {});
-  await api.cancelTask("t");
+  await api.submit("add", {});
+  await api.cancel("t");
   await api.listTasks();
   assert.equal(calls.length, 7);
   for (const { url, init } of calls) assert.equal(init.credentials, "include", url);
@@ -167,12 +167,12 @@ test("a refused key is a 401 ApiError carrying the server's reason", async () =>
 test("tags: sent with a submission when given, asked of the list and of its stream", async () => {
   const { fetch, calls } = recordingFetch(() => jsonResponse(202, makeTask()));
   const api = createApi({ fetch });
-  await api.createTask("add", { x: 1, y: 2 }, { idempotencyKey: "k", tags: ["user:42", "report"] });
+  await api.submit("add", { x: 1, y: 2 }, { idempotencyKey: "k", tags: ["user:42", "report"] });
   assert.deepEqual(JSON.parse(calls[0].init.body), { kind: "add", params: { x: 1, y: 2 }, tags: ["user:42", "report"] });
-  await api.createTask("add", { x: 1, y: 2 }, { tags: [] });
+  await api.submit("add", { x: 1, y: 2 }, { tags: [] });
   assert.deepEqual(JSON.parse(calls[1].init.body), { kind: "add", params: { x: 1, y: 2 } }, "no tags, no field");
-  assert.equal(api.eventsUrl("3-0", { tag: "user:42" }), "/api/events?last_event_id=3-0&tag=user%3A42");
-  assert.equal(api.eventsUrl(null, {}), "/api/events", "no types: the list's stream keeps its defaults");
+  assert.equal(api.eventsUrl({ lastEventId: "3-0", tag: "user:42" }), "/api/events?last_event_id=3-0&tag=user%3A42");
+  assert.equal(api.eventsUrl({}), "/api/events", "no types: the server's defaults");
 });
 
 test("listRecentTasks passes the tag on every page", async () => {
@@ -191,6 +191,6 @@ test("a task's output and its own stream's address", async () => {
   const api = createApi({ baseUrl: "https://api.example.test", fetch });
   assert.deepEqual(await api.getOutput(taskId(1)), answer);
   assert.equal(calls[0].url, `https://api.example.test/api/tasks/${taskId(1)}/output`);
-  assert.equal(api.taskEventsUrl(taskId(1), "5-0"), `https://api.example.test/api/tasks/${taskId(1)}/events?last_event_id=5-0`);
-  assert.equal(api.taskEventsUrl(taskId(1), null), `https://api.example.test/api/tasks/${taskId(1)}/events`);
+  assert.equal(api.taskEventsUrl(taskId(1), { lastEventId: "5-0" }), `https://api.example.test/api/tasks/${taskId(1)}/events?last_event_id=5-0`);
+  assert.equal(api.taskEventsUrl(taskId(1)), `https://api.example.test/api/tasks/${taskId(1)}/events`);
 });

@@ -1,14 +1,16 @@
 /**
- * REST client for the taskstream API.
+ * REST calls to the taskstream API.
  *
- * Every method resolves to parsed JSON or rejects with an ApiError. An ApiError always carries a
- * problem object shaped like the server's (type, title, status, detail, errors), so callers show
- * one kind of failure whether the server answered 4xx/5xx, the network failed (status 0,
- * type "network_error"), the request timed out ("timeout") or the answer was not JSON
- * ("bad_response").
+ * Every method resolves to parsed JSON (null for a 204) or rejects with an ApiError. An ApiError
+ * always carries a problem object shaped like the server's (type, title, status, detail, errors),
+ * so callers handle one kind of failure whether the server answered 4xx/5xx, the network failed
+ * (status 0, type "network_error"), the request timed out ("timeout"), the answer was not JSON
+ * ("bad_response") or the token function failed ("token_error").
  *
- * Every request carries credentials, so the session cookie (set by `signIn` when the API requires
- * keys) flows to an API on another origin too; the cookie itself is HttpOnly and never read here.
+ * Credentials: with `credentials: "include"` the session cookie (set by `signIn` when the API
+ * requires keys) flows to an API on another origin too; the cookie is HttpOnly and never read
+ * here. A token goes in `Authorization: Bearer`; when the API refuses it (401) and the token comes
+ * from a function, the function is asked for a fresh one and the request is sent once more.
  */
 
 export class ApiError extends Error {
@@ -38,30 +40,47 @@ export function describeError(error) {
 
 export const TASK_PAGE_LIMIT = 200;
 
-export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 15000 } = {}) {
+/**
+ * `tokens`: a token source (`token.js`) or null. `credentials`: what `fetch` sends, and whether
+ * an EventSource is opened `withCredentials` ("include").
+ */
+export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 15000, credentials = "include", tokens = null } = {}) {
   const root = baseUrl.replace(/\/+$/, "");
   const url = (path) => `${root}${path}`;
 
-  async function request(method, path, { body, headers = {} } = {}) {
+  async function send(method, path, { body, headers = {} }, token) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     const init = {
       method,
       headers: { Accept: "application/json", ...headers },
-      credentials: "include",
+      credentials,
       signal: controller.signal,
     };
+    if (token) init.headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) {
       init.body = JSON.stringify(body);
       init.headers["Content-Type"] = "application/json";
     }
-    let response;
     try {
-      response = await fetch(url(path), init);
+      return await fetch(url(path), init);
     } catch (error) {
       throw transportError(error, controller.signal.aborted);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  async function request(method, path, options = {}) {
+    let token = tokens ? await tokenOf(() => tokens.get()) : null;
+    let response = await send(method, path, options, token);
+    if (response.status === 401 && tokens?.refreshable) {
+      // The token expired or was revoked: one fresh token, one more try. A 401 was not acted on.
+      const fresh = await tokenOf(() => tokens.refresh(token));
+      if (fresh !== token) {
+        token = fresh;
+        response = await send(method, path, options, token);
+      }
     }
     const payload = await readBody(response);
     if (!response.ok) throw new ApiError(response.status, problemFrom(response, payload));
@@ -77,27 +96,32 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
     return payload.value;
   }
 
+  const taskPath = (id) => `/api/tasks/${encodeURIComponent(id)}`;
+  const tokenBody = ({ ttlSeconds } = {}) => (ttlSeconds === undefined ? {} : { ttl_seconds: ttlSeconds });
   const listTasks = ({ limit = 50, cursor, state, kind, tag } = {}) =>
     request("GET", `/api/tasks${query({ limit, cursor, state, kind, tag })}`);
-  const taskPath = (id) => `/api/tasks/${encodeURIComponent(id)}`;
 
   return {
-    listKinds: () => request("GET", "/api/task-kinds"),
+    /**
+     * Queues a task (202). `tags` are sent only when there are some; `watchToken: true` asks for a
+     * watch token of the task in the answer (`watch_token`).
+     */
+    submit(kind, params, { idempotencyKey, tags, watchToken } = {}) {
+      const body = { kind, params };
+      if (Array.isArray(tags) && tags.length) body.tags = tags;
+      if (watchToken) body.watch_token = true;
+      return request("POST", "/api/tasks", { body, headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {} });
+    },
     listTasks,
     getTask: (id) => request("GET", taskPath(id)),
-    /** `tags` are sent only when there are some, so a submission without them is as before. */
-    createTask: (kind, params, { idempotencyKey, tags } = {}) =>
-      request("POST", "/api/tasks", {
-        body: Array.isArray(tags) && tags.length ? { kind, params, tags } : { kind, params },
-        headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
-      }),
-    cancelTask: (id) => request("POST", `${taskPath(id)}/cancel`),
-    /** `{ task_id, last_event_id, streams: {<name>: {type, length, truncated, text | items}} }`. */
+    /** `{ task_id, last_event_id, streams: {<name>: {type, length, truncated, text | items}}, logs }`. */
     getOutput: (id) => request("GET", `${taskPath(id)}/output`),
-    /** The list's stream: its default types (no output chunks, no log lines), of one tag if given. */
-    eventsUrl: (lastEventId, { tag } = {}) => url(`/api/events${query({ last_event_id: lastEventId, tag })}`),
-    /** One task's every event, after `lastEventId` (the `last_event_id` of its `/output`). */
-    taskEventsUrl: (id, lastEventId) => url(`${taskPath(id)}/events${query({ last_event_id: lastEventId })}`),
+    cancel: (id) => request("POST", `${taskPath(id)}/cancel`),
+    /** A token that reads one task (its output and events too) until it expires. */
+    createTaskToken: (id, options) => request("POST", `${taskPath(id)}/tokens`, { body: tokenBody(options) }),
+    /** A token that reads every task with `tag` of the caller's. */
+    createTagToken: (tag, options) => request("POST", `/api/tags/${encodeURIComponent(tag)}/tokens`, { body: tokenBody(options) }),
+    listKinds: () => request("GET", "/api/task-kinds"),
 
     /** `{ auth_required, principal }`: whether the API needs a key, and who this browser is. */
     getSession: () => request("GET", "/api/session"),
@@ -131,7 +155,37 @@ export function createApi({ baseUrl = "", fetch = globalThis.fetch, timeoutMs = 
       } while (cursor && items.length < cap);
       return { items, resumeEventId };
     },
+
+    /**
+     * Every event's stream, filtered (`types` and `task` as arrays or comma-separated), after
+     * `lastEventId`. Without `types` the server leaves out output chunks and log lines.
+     */
+    eventsUrl({ types, kind, tag, task, lastEventId } = {}, token = null) {
+      return url(`/api/events${query({ last_event_id: lastEventId, types: list(types), kind, tag, task: list(task), access_token: token })}`);
+    },
+    /** One task's every event, after `lastEventId` (the `last_event_id` of its `/output`). */
+    taskEventsUrl(id, { lastEventId, snapshot } = {}, token = null) {
+      return url(`${taskPath(id)}/events${query({ last_event_id: lastEventId, snapshot: snapshot ? 1 : undefined, access_token: token })}`);
+    },
+    /** Whether an EventSource should be opened `withCredentials`. */
+    withCredentials: credentials === "include",
   };
+}
+
+const list = (value) => (Array.isArray(value) ? value.join(",") : value);
+
+/** The token, or an ApiError saying the token function failed. */
+async function tokenOf(get) {
+  try {
+    return await get();
+  } catch (error) {
+    throw new ApiError(0, {
+      type: "token_error",
+      title: "No token",
+      status: 0,
+      detail: `The token function failed (${error?.message || "no reason given"}).`,
+    });
+  }
 }
 
 function query(params) {
