@@ -36,16 +36,16 @@ def processes_with(marker: str) -> list[int]:
 class Run:
     def __init__(self, args: list[str], tmp: Path, **env: str) -> None:
         self.marker = f"TASKSTREAM_RUN_MARKER={uuid.uuid4().hex}"
-        self.api_port, self.web_port = free_port(), free_port()
+        self.api_port, self.web_port, self.example_port = free_port(), free_port(), free_port()
         self.redis_port = free_port()
         environment = {
             **os.environ,
             "API_PORT": str(self.api_port),
             "WEB_PORT": str(self.web_port),
+            "EXAMPLE_PORT": str(self.example_port),
             "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing answers there
             "LOCAL_REDIS_PORT": str(self.redis_port),
             "LOCAL_REDIS_DIR": str(tmp / "redis"),
-            "CORS_ORIGINS": f"http://127.0.0.1:{self.web_port}",
             "TASKSTREAM_RUN_MARKER": self.marker.split("=")[1],
             **env,
         }
@@ -107,13 +107,28 @@ def use_it(run: Run) -> None:
         message="the task to succeed",
     )
     assert done["result"] == 42
+    # The example site, on an origin of its own, starts a task and reads it with its token alone.
+    site = f"http://127.0.0.1:{run.example_port}"
+    for origin in (f"http://localhost:{run.web_port}", site):
+        preflight = httpx.options(
+            f"{api}/api/tasks",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+        )
+        assert preflight.headers.get("access-control-allow-origin") == origin, origin
+    started = httpx.post(f"{site}/start", json={"words": 5}, timeout=15)
+    assert started.status_code == 201, started.text
+    watched = httpx.get(
+        f"{api}/api/tasks/{started.json()['task_id']}",
+        headers={"Authorization": f"Bearer {started.json()['token']}"},
+    )
+    assert watched.status_code == 200
 
 
 def assert_all_stopped(run: Run, code: int, *, by_make: bool = False) -> None:
     # make passes Ctrl-C on by dying of it once its recipe has ended, as a shell would
     assert code in ((0, -signal.SIGINT) if by_make else (0,)), run.output[-3000:]
     assert processes_with(run.marker) == [], run.output[-3000:]
-    for port in (run.api_port, run.web_port, run.redis_port):
+    for port in (run.api_port, run.web_port, run.example_port, run.redis_port):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served"
 

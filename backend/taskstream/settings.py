@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Address the web app's server listens on.")
     web_port: int = Field(5173, ge=1, le=65535, description="Port of the web app's server.")
     web_root: str = Field("frontend/dist", description="The built web app that it serves.")
+    example_port: int = Field(
+        5174, ge=1, le=65535, description="Port of the example site (a page embedding the element)."
+    )
+    example_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="The API key the example site's backend submits with (default: the first of "
+        "API_KEYS; none when the API needs no keys).",
+    )
     local_redis: Literal["auto", "system", "embedded", "always"] = Field(
         "auto",
         description="`make run`: start a private Redis when none answers at REDIS_URL (auto), "

@@ -27,7 +27,7 @@
 
 import { fieldsFromSchema, serverErrorsToFields, validate, validateField } from "./schema-form.js";
 import { createRetrying, describeError as describe } from "../client/src/index.js";
-import { shortId } from "./format.js";
+import { shortId } from "../client/src/format.js";
 import { FORM_FOCUS } from "./store.js";
 import { checkTag, parseTags, TAGS_FIELD } from "./tags.js";
 import { createOpenRows, MAX_LIVE_OUTPUTS } from "./open-rows.js";

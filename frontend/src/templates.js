@@ -18,7 +18,8 @@ import {
   formatValue,
   parseTime,
   shortId,
-} from "./format.js";
+  stateLabel,
+} from "../client/src/format.js";
 import { initialValue } from "./schema-form.js";
 import { TAGS_FIELD } from "./tags.js";
 import { h, setAttr, setProp, setText, showText } from "./dom.js";
@@ -27,19 +28,6 @@ const HTML_ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'
 
 export function escape(value) {
   return String(value ?? "").replace(/[&<>"']/g, (char) => HTML_ESCAPES[char]);
-}
-
-const STATE_LABELS = {
-  queued: "Queued",
-  running: "Running",
-  retrying: "Retrying",
-  succeeded: "Succeeded",
-  failed: "Failed",
-  cancelled: "Cancelled",
-};
-
-export function stateLabel(state) {
-  return STATE_LABELS[state] ?? String(state ?? "Unknown");
 }
 
 export const CONNECTION_LABELS = {

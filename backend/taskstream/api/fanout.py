@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from taskstream.api.caller import Caller
 from taskstream.api.filters import DEFAULT_TYPES, EVERYTHING, OUTPUT_TYPE_NAMES, EventFilter
-from taskstream.api.schemas import Reset
+from taskstream.api.models import Reset
 from taskstream.events.entries import LogEntry, merged, parse_entries
 from taskstream.events.ids import ZERO, EventId, format_event_id, parse_event_id
 from taskstream.events.store import EventStore
@@ -260,6 +260,7 @@ class Fanout:
         self._everything: dict[tuple[Caller, EventFilter], set[Subscriber]] = {}
         self._by_task: dict[str, set[Subscriber]] = {}
         self._per_caller: Counter[Caller] = Counter()
+        self.stopping = False  # set when the server is told to stop: no new streams
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = FanoutStats()
         self.observers: list[Callable[[list[LogEntry]], None]] = []

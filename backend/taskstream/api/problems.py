@@ -19,11 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
-from pydantic import BaseModel, Field
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from taskstream.api.models import FieldError, Problem
 from taskstream.errors import (
     Forbidden,
     InvalidRequest,
@@ -40,20 +40,6 @@ _LOCATIONS = {"query", "path", "header", "cookie"}
 _TITLES = {413: "Content too large", 422: "Unprocessable content"}
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 _FASTAPI_422 = "#/components/schemas/HTTPValidationError"
-
-
-class FieldError(BaseModel):
-    field: str = Field(description="Dotted path of the offending input.", examples=["params.x"])
-    message: str = Field(examples=["Input should be a valid number"])
-    type: str = Field(examples=["float_parsing"])
-
-
-class Problem(BaseModel):
-    type: str = Field(description="A stable code for the kind of error.", examples=["not_found"])
-    title: str = Field(examples=["Not found"])
-    status: int = Field(examples=[404])
-    detail: str = Field(examples=["no task with id '019abf3e6c2a7d1e9b41c0f2a55d3e10'"])
-    errors: list[FieldError] | None = Field(None, description="Each invalid input (422 only).")
 
 
 class ProblemResponse(JSONResponse):

@@ -1,12 +1,10 @@
 """Request and response models of the HTTP API that are not the shared task and event models."""
 
-from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model, model_validator
 
-from taskstream.api.tokens import Minted
-from taskstream.events.models import MAX_TAGS, TAG_PATTERN, Task, TaskOutput
+from taskstream.events.models import MAX_TAGS, TAG_PATTERN
 from taskstream.kinds import KindRegistry, TaskKind
 from taskstream.kinds.registry import params_are_optional
 
@@ -111,39 +109,6 @@ class TaskKindOut(BaseModel):
         )
 
 
-class TaskPage(BaseModel):
-    items: list[Task]
-    next_cursor: str | None = Field(
-        None, description="Pass as `cursor` for the next page; null on the last page."
-    )
-    last_event_id: str = Field(
-        description="The event log's position just before this page was read: open "
-        "`/api/events?last_event_id=` with it to miss no change made since.",
-        examples=["1764072000000-0"],
-    )
-
-
-class TokenScope(BaseModel):
-    """What a watch token reads: one task, or every task of its minter's with a tag."""
-
-    task_id: str | None = Field(None, exclude_if=lambda value: value is None)
-    tag: str | None = Field(None, exclude_if=lambda value: value is None)
-
-
-class WatchToken(BaseModel):
-    token: str = Field(
-        description="Send as `Authorization: Bearer <token>`, or as `?access_token=` on the "
-        "event streams. It reads its scope's task, output and events, and nothing else."
-    )
-    expires_at: datetime = Field(description="After this it answers 401 `token_expired`.")
-    scope: TokenScope
-
-    @classmethod
-    def of(cls, minted: Minted) -> "WatchToken":
-        scope = TokenScope(task_id=minted.scope.task_id, tag=minted.scope.tag)
-        return cls(token=minted.token, expires_at=minted.expires_at, scope=scope)
-
-
 def token_request_type(max_ttl_seconds: int) -> type[BaseModel]:
     """The body of a token request, bounded as the settings bound a token's lifetime."""
     ttl: Any = (
@@ -161,26 +126,6 @@ def token_request_type(max_ttl_seconds: int) -> type[BaseModel]:
         "TokenRequest", __config__=ConfigDict(extra="forbid"), ttl_seconds=ttl
     )
     return model
-
-
-class SubmittedTask(Task):
-    """The task as queued; with `watch_token` when the submission asked for one."""
-
-    watch_token: WatchToken | None = Field(None, exclude_if=lambda value: value is None)
-
-
-class Reset(BaseModel):
-    """A `reset` message's data: the stream cannot replay what follows the id it was given."""
-
-    reason: str = Field(examples=["events after 1764072000000-0 are no longer retained"])
-    last_event_id: str = Field(description="The position it goes on from; refetch over REST.")
-
-
-class Snapshot(BaseModel):
-    """A `snapshot` message's data: the task and its output as of the message's id."""
-
-    task: Task
-    output: TaskOutput
 
 
 class Health(BaseModel):

@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskstream.api.caller import Caller
 from taskstream.api.fanout import Connection, Fanout, Frame, StreamClosed
-from taskstream.api.schemas import Reset, Snapshot
+from taskstream.api.models import Reset, Snapshot
 from taskstream.errors import StoreUnavailable, TooManyRequests, Unavailable
 from taskstream.events.ids import ZERO
 from taskstream.events.models import Event
@@ -125,7 +125,10 @@ class StreamAborted(Exception):
 
 
 async def admit(fanout: Fanout, settings: Settings, caller: Caller) -> None:
-    """Refuses a stream over the limits, or while the fan-out cannot follow the log yet."""
+    """Refuses a stream over the limits, while the fan-out cannot follow the log yet, or once the
+    server was told to stop (a stream admitted then would hold the process until it ended)."""
+    if fanout.stopping:
+        raise Unavailable("this server is shutting down; try again", 1)
     if fanout.clients >= settings.max_streams:
         raise Unavailable("this server holds as many streams as it may; try another", 5)
     if not caller.sees_all and fanout.clients_of(caller) >= settings.max_streams_per_principal:
@@ -196,7 +199,11 @@ async def streaming(fanout: Fanout, keepalive_seconds: float) -> AsyncIterator[N
     """For the application's lifespan: one keep-alive for every stream (4.), and every stream
     ended as soon as the server is told to stop (5.)."""
     beat = asyncio.create_task(_keep_alive(fanout, keepalive_seconds), name="sse-keep-alive")
-    undo = _when_told_to_stop(lambda: fanout.close_all("server shutting down"))
+    def stop_streaming() -> None:
+        fanout.stopping = True  # the server may take a few more requests before it stops
+        fanout.close_all("server shutting down")
+
+    undo = _when_told_to_stop(stop_streaming)
     try:
         yield
     finally:

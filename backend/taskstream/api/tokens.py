@@ -21,10 +21,10 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from taskstream.api.caller import Caller, Scope
+from taskstream.api.models import TokenScope, WatchToken
 from taskstream.errors import InvalidRequest, TokenExpired, Unauthorized
 from taskstream.settings import Settings
 
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 
 AUDIENCE = "taskstream:watch"
 _HEADER_PREFIX = "eyJ"  # base64url of '{"': how a JSON Web Token begins
-
-
-@dataclass(frozen=True, slots=True)
-class Minted:
-    token: str
-    expires_at: datetime
-    scope: Scope
 
 
 def looks_like_token(credential: str) -> bool:
@@ -72,7 +65,7 @@ class Signer:
 
     def mint(
         self, caller: Caller, scope: Scope, ttl_seconds: int | None = None, now: float | None = None
-    ) -> Minted:
+    ) -> WatchToken:
         """A token that reads `scope` of `caller`'s tasks for `ttl_seconds` (default if None)."""
         if ttl_seconds is not None and ttl_seconds > self.max_ttl:
             raise InvalidRequest(
@@ -91,7 +84,10 @@ class Signer:
         header = {"alg": "HS256", "typ": "JWT", "kid": self._signing}
         signed = f"{_encode(header)}.{_encode(claims)}"
         token = f"{signed}.{_b64(self._sign(self._signing, signed))}"
-        return Minted(token, datetime.fromtimestamp(expires, UTC), scope)
+        at = datetime.fromtimestamp(expires, UTC)
+        return WatchToken(
+            token=token, expires_at=at, scope=TokenScope(task_id=scope.task_id, tag=scope.tag)
+        )
 
     def verify(self, token: str, now: float | None = None) -> Caller:
         """The scoped caller a token stands for. Raises `Unauthorized` for a token that is

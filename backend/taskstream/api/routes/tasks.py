@@ -7,15 +7,9 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, sta
 from taskstream.api.auth import CallerDep, ReaderDep
 from taskstream.api.caller import Scope
 from taskstream.api.deps import MetricsDep, SignerDep, StoreDep, TasksDep
+from taskstream.api.models import SubmittedTask, TaskPage
 from taskstream.api.problems import responses
-from taskstream.api.schemas import (
-    SubmittedTask,
-    TaskPage,
-    TaskRequest,
-    WatchToken,
-    request_examples,
-    task_create_type,
-)
+from taskstream.api.schemas import TaskRequest, request_examples, task_create_type
 from taskstream.events.ids import TASK_ID_PATTERN
 from taskstream.events.models import TAG_PATTERN, Task, TaskOutput, TaskState
 from taskstream.kinds import KindRegistry
@@ -60,7 +54,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
             response.headers["Idempotent-Replayed"] = "true"
         token = None
         if body.watch_token:
-            token = WatchToken.of(signer.mint(caller, Scope(task_id=task.id)))
+            token = signer.mint(caller, Scope(task_id=task.id))
         return SubmittedTask(**dict(task), watch_token=token)
 
     # The body's type is generated from the declared kinds; FastAPI reads it from here.

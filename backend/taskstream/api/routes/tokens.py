@@ -7,9 +7,10 @@ from fastapi import APIRouter, Body, Path, status
 from taskstream.api.auth import CallerDep
 from taskstream.api.caller import Scope
 from taskstream.api.deps import SignerDep, TasksDep
+from taskstream.api.models import WatchToken
 from taskstream.api.problems import responses
 from taskstream.api.routes.tasks import TaskId
-from taskstream.api.schemas import WatchToken, token_request_type
+from taskstream.api.schemas import token_request_type
 from taskstream.events.models import TAG_PATTERN
 from taskstream.settings import Settings
 
@@ -44,7 +45,7 @@ def build_router(settings: Settings) -> APIRouter:
     ) -> WatchToken:
         await tasks.get(task_id, caller)
         ttl = body.ttl_seconds if body is not None else None
-        return WatchToken.of(signer.mint(caller, Scope(task_id=task_id), ttl))
+        return signer.mint(caller, Scope(task_id=task_id), ttl)
 
     @router.post(
         "/tags/{tag}/tokens",
@@ -64,6 +65,6 @@ def build_router(settings: Settings) -> APIRouter:
         body: TokenBody = None,
     ) -> WatchToken:
         ttl = body.ttl_seconds if body is not None else None
-        return WatchToken.of(signer.mint(caller, Scope(tag=tag), ttl))
+        return signer.mint(caller, Scope(tag=tag), ttl)
 
     return router

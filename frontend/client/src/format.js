@@ -109,3 +109,17 @@ export function formatStreamSize(type, length) {
   const unit = type === "json" ? "item" : "character";
   return `${formatCount(length)} ${unit}${length === 1 ? "" : "s"}`;
 }
+
+const STATE_LABELS = {
+  queued: "Queued",
+  running: "Running",
+  retrying: "Retrying",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+/** "Running", "Succeeded"...: a task's state as a person reads it. */
+export function stateLabel(state) {
+  return STATE_LABELS[state] ?? String(state ?? "Unknown");
+}
