@@ -199,6 +199,7 @@ async def streaming(fanout: Fanout, keepalive_seconds: float) -> AsyncIterator[N
     """For the application's lifespan: one keep-alive for every stream (4.), and every stream
     ended as soon as the server is told to stop (5.)."""
     beat = asyncio.create_task(_keep_alive(fanout, keepalive_seconds), name="sse-keep-alive")
+
     def stop_streaming() -> None:
         fanout.stopping = True  # the server may take a few more requests before it stops
         fanout.close_all("server shutting down")
