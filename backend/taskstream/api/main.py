@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from taskstream import __version__
@@ -22,6 +24,7 @@ from taskstream.api.routes import metrics as metrics_routes
 from taskstream.api.service import TaskService
 from taskstream.api.tokens import Signer
 from taskstream.broker import make_celery
+from taskstream.events import requirements
 from taskstream.events.connection import async_redis
 from taskstream.events.store import EventStore
 from taskstream.kinds import KindRegistry, load
@@ -34,6 +37,18 @@ Submit a task with `POST /api/tasks`, then follow its events on `GET /api/events
 `GET /api/tasks/{id}/events` (one task) as Server-Sent Events. Errors are
 [problem details](https://www.rfc-editor.org/rfc/rfc9457) naming what was wrong.
 """
+
+
+log = logging.getLogger(__name__)
+
+
+async def _warn_of_redis(client: Redis) -> None:
+    """Logs once what the Redis found breaks of what taskstream needs (`requirements`)."""
+    try:
+        for shortfall in await requirements.shortfalls(client):
+            log.warning("Redis: %s", shortfall)
+    except (RedisError, OSError) as exc:  # not reachable yet: /readyz says so, and warns later
+        log.info("Redis did not answer at start-up: %s", exc)
 
 
 class TaskstreamAPI(FastAPI):
@@ -80,6 +95,7 @@ def create_app(
             signer=signer,
             authenticate=authenticate,
         )
+        await _warn_of_redis(client)
         fanout.start()
         try:
             async with sse.streaming(fanout, settings.keepalive_seconds):

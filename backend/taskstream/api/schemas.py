@@ -135,4 +135,13 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     redis: bool = Field(description="Redis answered.")
-    workers: int = Field(description="Workers with a fresh heartbeat.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the Redis found breaks of what taskstream needs (eviction, no "
+        "append-only persistence, Cluster).",
+    )
+
+
+class Workers(BaseModel):
+    alive: int = Field(description="Workers with a fresh heartbeat.")
+    names: list[str] = Field(description="Their names (Celery's node names).")

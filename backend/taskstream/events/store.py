@@ -250,6 +250,12 @@ class EventStore:
         since = time.time() - self.settings.worker_stale_seconds
         return int(await self.redis.zcount(self.keys.workers, since, "+inf"))
 
+    async def live_worker_names(self) -> list[str]:
+        since = time.time() - self.settings.worker_stale_seconds
+        return sorted(
+            str(n) for n in await self.redis.zrangebyscore(self.keys.workers, since, "+inf")
+        )
+
     async def claim_idempotency_key(self, key: str, value: str) -> str | None:
         """Stores `value` under `key` unless it has one; returns the value already there."""
         name = self.keys.idempotency(key)
