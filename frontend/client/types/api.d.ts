@@ -28,8 +28,35 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: Redis answers and a worker is alive */
+        /**
+         * Readiness: Redis answers
+         * @description Ready when this API process can reach Redis: it then accepts tasks and streams events,
+         *     whether or not a worker is alive (`/workers` tells that). `warnings` name what the Redis
+         *     found breaks of what taskstream needs (see the README's "What taskstream needs of Redis").
+         */
         get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Workers: whose heartbeat is fresh
+         * @description The workers whose heartbeat is at most WORKER_STALE_SECONDS old; `503` when there is
+         *     none (tasks are accepted and wait queued). For a probe or an alert on the workers, apart from
+         *     the API's own readiness.
+         */
+        get: operations["getWorkers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -518,10 +545,10 @@ export interface components {
              */
             redis: boolean;
             /**
-             * Workers
-             * @description Workers with a fresh heartbeat.
+             * Warnings
+             * @description What the Redis found breaks of what taskstream needs (eviction, no append-only persistence, Cluster).
              */
-            workers: number;
+            warnings?: string[];
         };
         /** Session */
         Session: {
@@ -927,6 +954,19 @@ export interface components {
             expires_at: string;
             scope: components["schemas"]["TokenScope"];
         };
+        /** Workers */
+        Workers: {
+            /**
+             * Alive
+             * @description Workers with a fresh heartbeat.
+             */
+            alive: number;
+            /**
+             * Names
+             * @description Their names (Celery's node names).
+             */
+            names: string[];
+        };
         /**
          * Event
          * @description One step in a task's life, as stored in the log and sent to clients.
@@ -1130,13 +1170,42 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Redis or every worker is missing */
+            /** @description Redis does not answer */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    getWorkers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workers"];
+                };
+            };
+            /** @description No worker is alive, or Redis is away */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workers"];
                 };
             };
         };
