@@ -1,8 +1,12 @@
 """Turns a results file into docs/benchmarks.md, docs/benchmarks-latency.png and a console
-summary. `python -m bench --report bench/results/latest-full.json` rewrites the docs alone."""
+summary. `python -m bench --report bench/results/latest-full.json` rewrites the docs alone.
+
+A run of only the sections that stand alone (`STANDALONE`: the hiredis comparison) rewrites just
+those in the document, leaving the rest as the last full run wrote it."""
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from bench.procs import ROOT
@@ -181,6 +185,16 @@ def summary(results: Json) -> str:
             f"context calls: ctx.write +{calls['write_cpu_us']} us CPU/call, 200,000 "
             f"ctx.progress +{calls['progress_200k_s']} s"
         )
+    hiredis_runs = hiredis_points(results)
+    if hiredis_runs:
+        lines.append("hiredis (median of runs):")
+    for (scenario, variant), p in sorted(hiredis_runs.items()):
+        figures = ", ".join(
+            f"{label} {_fmt(_median(p.get(field, [])), digits)}"
+            for row_scenario, field, label, digits, _higher in HIREDIS_ROWS
+            if row_scenario == scenario
+        )
+        lines.append(f"  {scenario:>10} with {variant:<7} ({len(p['runs'])} runs): {figures}")
     metrics = results.get("metrics") or {}
     if "skipped" in metrics:
         lines.append(f"metrics: skipped ({metrics['skipped']})")
@@ -750,6 +764,191 @@ def _metrics_section(results: Json) -> list[str]:
     return out
 
 
+# (scenario, figure, label, digits, whether higher is better)
+HIREDIS_ROWS = [
+    ("submission", "per_second", "accepted / s", 0, True),
+    ("submission", "cpu_us_per_submission", "API CPU µs / submission", 0, False),
+    ("submission", "p99_ms", "p99 ms", 1, False),
+    ("worker", "per_second", "tasks / s", 0, True),
+    ("worker", "worker_cpu_ms_per_task", "worker CPU ms / task", 3, False),
+    ("storm", "caught_up_seconds", "caught up s", 2, False),
+    ("storm", "catch_up_cpu_s", "API CPU s to catch up", 2, False),
+]
+HIREDIS_TITLE = "## hiredis"
+HIREDIS_CLEAR = 0.05  # a difference smaller than this, or within the runs' spread, is noise
+HIREDIS_JUDGED = 3  # runs each way a verdict needs
+
+
+def hiredis_points(results: Json) -> dict[tuple[str, str], Json]:
+    """Each (scenario, variant) of the hiredis comparison: every run's figures, listed."""
+    points: dict[tuple[str, str], Json] = {}
+    for run in (results.get("hiredis") or {}).get("runs", []):
+        point = points.setdefault((run["scenario"], run["variant"]), {"runs": []})
+        point["runs"].append(run)
+        figures = dict(run)
+        if run["scenario"] == "submission" and run.get("accepted"):
+            figures["cpu_us_per_submission"] = run["server_cpu_s"] / run["accepted"] * 1e6
+        for scenario, field, *_rest in HIREDIS_ROWS:
+            if scenario == run["scenario"] and isinstance(figures.get(field), int | float):
+                point.setdefault(field, []).append(figures[field])
+    return points
+
+
+def _hiredis_verdict(with_: list[float], without: list[float], higher: bool) -> int:
+    """1: hiredis clearly better (medians apart by HIREDIS_CLEAR and no run of one within the
+    other's range); -1: clearly worse; 0: noise."""
+    a, b = statistics.median(with_), statistics.median(without)
+    if min(len(with_), len(without)) < HIREDIS_JUDGED or not b or abs(a - b) / b < HIREDIS_CLEAR:
+        return 0
+    if not (min(with_) > max(without) or max(with_) < min(without)):
+        return 0
+    return 1 if (a > b) == higher else -1
+
+
+def _hiredis_section(results: Json) -> list[str]:
+    points = hiredis_points(results)
+    if not points:
+        return []
+    config = results["config"]
+    runs = (results.get("hiredis") or {}).get("repeats", 1)
+    out = [
+        HIREDIS_TITLE,
+        "",
+        "redis-py parses Redis's replies and packs its commands with hiredis, a C extension and a "
+        "dependency of taskstream, whenever it can import it, and in Python otherwise. Three "
+        "scenarios as above, on taskstream's API and worker with hiredis and with it blocked in "
+        "their processes (`bench/without_hiredis/`: there `import hiredis` fails as if the "
+        "package were not installed; each process's memory map confirms which way it ran): "
+        f"{config['submit_concurrency']} submissions in flight for {config['submit_seconds']:g} s "
+        f"(no worker), {config['worker_tasks']:,} `add` tasks through the worker, and the "
+        f"reconnect storm of {config['storm_clients']:,} clients over "
+        f"{config['storm_tasks']} tasks (*API CPU to catch up*: the API's, from the "
+        f"reconnection until every client has every final event). {runs} run"
+        f"{'s' if runs != 1 else ''} of each, in runs of their own taken in turns (the first of "
+        "each pair alternating), so that drift weighs on both; medians, the runs' range in "
+        f"brackets. Measured in the `{results['mode']}` run of {results['started']}; "
+        f"{_load(results)}.",
+        "",
+    ]
+    rows: list[list[str]] = []
+    better: list[str] = []
+    worse: list[str] = []
+    seen: set[str] = set()
+    judged = True
+    for scenario, field, label, digits, higher in HIREDIS_ROWS:
+        with_ = points.get((scenario, "hiredis"), {}).get(field, [])
+        without = points.get((scenario, "python"), {}).get(field, [])
+        if not with_ or not without:
+            continue
+        judged &= min(len(with_), len(without)) >= HIREDIS_JUDGED
+        verdict = _hiredis_verdict(with_, without, higher)
+        (better if verdict > 0 else worse if verdict < 0 else []).append(f"{label} ({scenario})")
+        a, b = statistics.median(with_), statistics.median(without)
+        rows.append(
+            [
+                "" if scenario in seen else scenario,
+                label,
+                _spread(with_, a, digits),
+                _spread(without, b, digits),
+                f"{(a - b) / b:+.1%}" if b else "-",
+                {1: "hiredis better", -1: "hiredis worse", 0: "noise"}[verdict],
+            ]
+        )
+        seen.add(scenario)
+    out += _table(
+        ["scenario", "figure", "with hiredis", "without", "change with hiredis", ""], rows
+    )
+    lost = sum(
+        (r.get("events_lost") or 0) + (r.get("finals_lost") or 0) + (r.get("duplicates") or 0)
+        for (scenario, _variant), p in points.items()
+        if scenario == "storm"
+        for r in p["runs"]
+    )
+    out += ["", f"Storm deliveries lost or duplicated, both ways, all runs: {lost:,}.", ""]
+    out += [_hiredis_reading(judged, better, worse), ""]
+    return out
+
+
+def _spread(values: list[float], middle: float, digits: int) -> str:
+    spread = f" ({_fmt(min(values), digits)}-{_fmt(max(values), digits)})"
+    return _fmt(float(middle), digits) + (spread if len(values) > 1 else "")
+
+
+def _hiredis_reading(judged: bool, better: list[str], worse: list[str]) -> str:
+    if not judged:
+        return f"Too few runs to judge (fewer than {HIREDIS_JUDGED} each way)."
+    if better and not worse:
+        text = f"**Keep hiredis**: it is clearly better in {', '.join(better)}, worse in none."
+    elif worse and not better:
+        text = (
+            f"**hiredis does not pay here**: it is clearly worse in {', '.join(worse)} and "
+            "better in none; the dependency could be dropped."
+        )
+    elif better:
+        text = (
+            f"**Mixed**: hiredis is clearly better in {', '.join(better)} and worse in "
+            f"{', '.join(worse)}."
+        )
+    else:
+        text = (
+            "**No difference beyond noise**: hiredis helps nothing these scenarios can tell "
+            "apart from the runs' spread, so it could be dropped at no measured cost."
+        )
+    return (
+        f"{text} (*Clearly*: medians {HIREDIS_CLEAR:.0%} or more apart, and every run of one "
+        "beyond the other's range.)"
+    )
+
+
+# The sections a run may measure alone, by their title, and what writes each.
+STANDALONE: dict[str, Callable[[Json], list[str]]] = {HIREDIS_TITLE: _hiredis_section}
+_WHOLE_RUN = ("fanout", "submission", "worker", "storm", "tokens", "metrics", "context_calls")
+
+
+def write_docs(results: Json) -> list[Path]:
+    """The whole document and the plot; or, for a run of only standalone sections, those
+    sections in the document as it is. Returns what it wrote."""
+    if any(results.get(name) for name in _WHOLE_RUN) or not DOC.exists():
+        write(results)
+        return [DOC, PLOT]
+    text = DOC.read_text()
+    for title, section in STANDALONE.items():
+        lines = section(results)
+        if lines:
+            text = _spliced(text, title, lines)
+    DOC.write_text(text)
+    return [DOC]
+
+
+def _spliced(text: str, title: str, section: list[str]) -> str:
+    """`text` with the section titled `title` (to the next `## `) replaced by `section`, or
+    inserted before the targets (or the measured choices, or at the end) if it has none."""
+    lines = text.rstrip("\n").split("\n")
+    if title in lines:
+        start = lines.index(title)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+    else:
+        start = end = next(
+            (lines.index(t) for t in ("## Targets", "## Measured choices") if t in lines),
+            len(lines),
+        )
+    return "\n".join([*lines[:start], *section, *lines[end:]]).rstrip() + "\n"
+
+
+def _load(results: Json) -> str:
+    loads = sorted(results.get("background_load") or [0.0])
+    typical, worst = statistics.median(loads), loads[-1]
+    text = (
+        f"other processes used {typical:.2f} cores (median; at most {worst:.2f}) while each "
+        "stack stood idle"
+    )
+    if typical > 0.25:
+        text += ": **the machine was shared**, so every figure is noisier than it would be"
+    return text
+
+
 def _background(results: Json) -> str:
     loads = sorted(results.get("background_load") or [0.0])
     typical, worst = statistics.median(loads), loads[-1]
@@ -862,6 +1061,7 @@ def write(results: Json) -> None:
         *_storm_section(results),
         *_tokens_section(results),
         *_metrics_section(results),
+        *_hiredis_section(results),
         *targets_section(results),
         *limits_section(results),
         "## Measured choices",

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import hiredis, report
 from bench.driver import LoadGen
 from bench.procs import ROOT, Cores, machine, machine_busy, raise_file_limit
 from bench.scenarios import (
@@ -65,6 +65,7 @@ class Config:
     token_seconds: float = 10.0
     context_calls: int = 200_000  # ctx.write / ctx.progress calls per microbenchmark task
     context_rounds: int = 3
+    hiredis_repeats: int = 5  # runs of each scenario with hiredis and without
     loadgen_procs: int = 1
     quiet_wait: float = 240.0  # seconds in all to wait for other processes to go quiet
     fresh_per_run: bool = True
@@ -90,6 +91,7 @@ class Config:
             token_seconds=1.0,
             context_calls=20_000,
             context_rounds=1,
+            hiredis_repeats=1,
             fresh_per_run=False,
             quiet_wait=0.0,
         )
@@ -118,6 +120,7 @@ class Bench:
             "metrics": {},
             "tokens": [],
             "context_calls": {},
+            "hiredis": {},
             "errors": [],
             "background_load": [],
         }
@@ -393,6 +396,62 @@ class Bench:
             "ratio": round(on / off, 3) if on and off else None,
         }
 
+    async def run_hiredis(self) -> None:
+        """Submissions, worker throughput and the reconnect storm with redis-py's hiredis parser
+        against its Python one, in taskstream's API and worker (`bench/hiredis.py`): each in runs
+        of its own, the two taken in turns (the first of each pair alternating), so that drift
+        over the suite weighs on both alike."""
+        cfg = self.config
+        runs: list[Json] = []
+        for repeat in range(cfg.hiredis_repeats):
+            order = hiredis.VARIANTS if repeat % 2 == 0 else hiredis.VARIANTS[::-1]
+            for scenario in ("submission", "worker", "storm"):
+                for variant in order:
+                    self.log(f"taskstream: {scenario} with {variant} (run {repeat + 1})")
+
+                    async def measure(scenario: str = scenario, variant: str = variant) -> Json:
+                        return await self.hiredis_run(scenario, variant)
+
+                    what = f"{scenario} with {variant}"
+                    result = await self.attempt(what, TASKSTREAM, measure)
+                    if result is None:
+                        continue
+                    result |= {"scenario": scenario, "variant": variant, "repeat": repeat}
+                    self.check(TASKSTREAM, what, result)
+                    runs.append(result)
+                    figure = {
+                        "submission": f"{result.get('per_second')}/s",
+                        "worker": f"{result.get('per_second')} tasks/s",
+                        "storm": f"caught up in {result.get('caught_up_seconds')} s",
+                    }[scenario]
+                    self.log(f"  {figure}")
+        self.results["hiredis"] = {"repeats": cfg.hiredis_repeats, "runs": runs}
+
+    async def hiredis_run(self, scenario: str, variant: str) -> Json:
+        """One run of `scenario` on a fresh taskstream stack whose processes run as `variant`;
+        raises if they did not (hiredis loaded where it was blocked, or missing where not)."""
+        cfg = self.config
+        gen = self.gen
+        assert gen is not None
+        env = hiredis.environment(variant)
+        async with self.stack(TASKSTREAM, worker=scenario == "storm", env=env) as s:
+            if scenario == "submission":
+                result = await submission(s, gen, cfg.submit_concurrency, cfg.submit_seconds)
+            elif scenario == "worker":
+                s.worker = s._worker()
+                result = await worker_throughput(s, gen, cfg.worker_tasks)
+            else:
+                result = await reconnect_storm(
+                    s, gen, cfg.storm_clients, cfg.storm_tasks, cfg.ramp, cfg.wait_s
+                )
+            processes = {"api": s.server, "worker": s.worker}
+            found = {name: hiredis.loaded(p.pid) for name, p in processes.items() if p is not None}
+        expected = variant == hiredis.WITH
+        if any(value is not expected for value in found.values()):
+            raise RuntimeError(f"{variant} run, but hiredis loaded: {found}")
+        result["hiredis_loaded"] = found
+        return result
+
     async def run_token_point(
         self, design: Design, stack: Stack | None, clients: int, repeat: int
     ) -> None:
@@ -512,6 +571,8 @@ class Bench:
                 await self.run_tokens()
             if "metrics" not in cfg.skip and cfg.metrics_clients and "taskstream" in cfg.designs:
                 await self.run_metrics()
+            if "hiredis" not in cfg.skip and "taskstream" in cfg.designs:
+                await self.run_hiredis()
         finally:
             await self.gen.stop()
 
@@ -549,7 +610,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="runs of each fan-out point (median kept)")
     parser.add_argument("--tasks", type=int, help="tasks per fan-out run")
     parser.add_argument(
-        "--skip", default="", help="comma list: fanout,storm,submission,worker,tokens,metrics"
+        "--skip",
+        default="",
+        help="comma list: fanout,storm,submission,worker,tokens,metrics,hiredis",
     )
     parser.add_argument("--token-clients", help="comma list of token stream watcher counts")
     parser.add_argument(
@@ -580,8 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report:
         results = json.loads(Path(args.report).read_text())
-        report.write(results)
-        print(f"wrote {report.DOC} and {report.PLOT}")
+        print(f"wrote {', '.join(map(str, report.write_docs(results)))}")
         return 0
     config = Config.quick() if args.quick else Config.full()
     if args.designs:
@@ -637,8 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.log(f"results in {path} ({bench.results['seconds']} s)")
     print(report.summary(bench.results))
     if docs:
-        report.write(bench.results)
-        bench.log(f"wrote {report.DOC} and {report.PLOT}")
+        written = report.write_docs(bench.results)
+        bench.log(f"wrote {', '.join(map(str, written))}")
     if bench.problems:
         bench.log("FAILED: " + "; ".join(bench.problems))
         return 1

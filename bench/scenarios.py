@@ -263,6 +263,7 @@ async def reconnect_storm(
             await asyncio.sleep(0.05)
     else:
         await asyncio.to_thread(stack.wait_drained, 120)
+    server_cpu0 = cpu_seconds(stack.server.pid)
     reconnect = await gen.connect(
         stack.port,
         len(last_ids),
@@ -275,6 +276,7 @@ async def reconnect_storm(
     patience = wait_s if stack.design.event_log else 2.0
     wait = await gen.wait(len(burst_ids), patience, min(10.0, patience))
     caught_up = wait["done_at"] - reconnect["started"] if wait["done_at"] else None
+    catch_up_cpu = cpu_seconds(stack.server.pid) - server_cpu0  # the server's, to catch up
     lost = duplicates = wrong = 0
     checked = 0
     if stack.design.event_log:
@@ -299,6 +301,7 @@ async def reconnect_storm(
         "warm_tasks": len(results),
         "headers_seconds": round(reconnect["seconds"], 3),
         "caught_up_seconds": round(caught_up, 3) if caught_up is not None else None,
+        "catch_up_cpu_s": round(catch_up_cpu, 2),
         "finals_expected": wait["expected"],
         "finals_received": wait["finals"],
         "finals_lost": got["lost"],

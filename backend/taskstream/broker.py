@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
@@ -63,7 +64,14 @@ def make_celery(settings: Settings, kinds: KindRegistry) -> Celery:
             "interval_max": 0.5,
         },
         worker_hijack_root_logger=False,
+        # Task events cost every task a few more broker messages, so they are off unless a
+        # monitor is watching: compose's workers turn them on with -E, for Flower. There is no
+        # task-sent event: the API and the worker's recovery push their own messages
+        # (`message`), so a task's first event is the worker's task-received, which carries its
+        # name and arguments. task_send_sent_event would add one only to retries, which the
+        # worker republishes through Celery and already reports as task-retried.
         worker_send_task_events=False,
+        task_send_sent_event=False,
         enable_utc=True,
     )
     return app
@@ -76,8 +84,12 @@ def message(
     task_id: str,
     soft_limit: float,
     dispatch: int = 1,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """The queue's Redis list and the JSON message that runs `task_id`, as kombu would push it."""
+    """The queue's Redis list and the JSON message that runs `task_id`, as kombu would push it.
+
+    `headers`: more of them, as `send_task(headers=...)` adds them (a trace's `traceparent`).
+    """
     queue = settings.queue_for(kind.name)
     task = app.amqp.as_task_v2(
         task_id,
@@ -89,6 +101,8 @@ def message(
         soft_time_limit=math.ceil(soft_limit),
         origin="taskstream",
     )
+    if headers:
+        task.headers.update(headers)
     body = json.dumps(task.body).encode()
     envelope = {
         "body": base64.b64encode(body).decode(),

@@ -1,16 +1,84 @@
 """The one settings class, read from the environment (and an optional `.env` file).
 
 Everything configurable lives here; business code receives a `Settings` instance instead of
-reading the environment itself, so tests can hand in their own.
+reading the environment itself, so tests can hand in their own. A secret may come from a file
+instead (`SESSION_SECRET_FILE=/run/secrets/session_secret`), as compose and Kubernetes mount them.
 """
 
 import json
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+# The settings that may be read from the file `<NAME>_FILE` names instead of from `<NAME>`.
+SECRET_FILE_SETTINGS = (
+    "redis_url",
+    "redis_password",
+    "api_keys",
+    "session_secret",
+    "watch_token_secrets",
+    "example_api_key",
+)
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """`<NAME>_FILE` in the environment or the `.env` file: the setting is that file's content.
+
+    The trailing newline an editor or `echo` leaves is dropped. Setting both `<NAME>` and
+    `<NAME>_FILE` is an error, and so is a file that cannot be read: either would otherwise start
+    a process with a secret other than the one meant.
+    """
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], variables: list[Mapping[str, str | None]]
+    ) -> None:
+        super().__init__(settings_cls)
+        self.variables = variables
+
+    def _variable(self, name: str) -> str | None:
+        for variables in self.variables:
+            if value := variables.get(name):
+                return value
+        return None
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"{field_name.upper()}_FILE"
+        path = self._variable(f"{field_name}_file")
+        if path is None:
+            return None, field_name, False
+        if self._variable(field_name) is not None:
+            raise SettingsError(f"{variable} and {field_name.upper()} are both set: set one")
+        try:
+            text = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SettingsError(f"{variable}: cannot read {path}: {reason}") from None
+        try:
+            return self.prepare_field_value(field_name, field, text, False), field_name, False
+        except ValueError as exc:  # JSON settings (API_KEYS, WATCH_TOKEN_SECRETS)
+            raise SettingsError(f"{variable}: {path} is not valid JSON: {exc}") from None
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in SECRET_FILE_SETTINGS:
+            value, key, _ = self.get_field_value(self.settings_cls.model_fields[name], name)
+            if value is not None:
+                values[key] = value
+        return values
 
 
 class Settings(BaseSettings):
@@ -18,6 +86,11 @@ class Settings(BaseSettings):
 
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis for the event log, task state and broker."
+    )
+    redis_password: SecretStr = Field(
+        SecretStr(""),
+        description="Redis's password, put into REDIS_URL (percent-encoded) when that names "
+        "none; usually from REDIS_PASSWORD_FILE.",
     )
     key_prefix: str = Field("ts:", description="Prefix of every key taskstream writes in Redis.")
 
@@ -145,6 +218,11 @@ class Settings(BaseSettings):
         SecretStr(""), description="Signs browser session cookies; required when API_KEYS is set."
     )
     session_ttl_seconds: int = Field(12 * 3600, ge=60, description="Browser session lifetime.")
+    require_api_keys: bool = Field(
+        False,
+        description="Refuse to start without API_KEYS and SESSION_SECRET instead of running open "
+        "(production).",
+    )
     watch_token_secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Secrets that sign watch tokens, by key id, as JSON, e.g. {"2026-12": "..."}: '
@@ -168,6 +246,27 @@ class Settings(BaseSettings):
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     log_level: str = Field("INFO", description="Log level of the API and worker.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines of the API and worker as text, or as one JSON object a line "
+        "(time, level, logger, message; request_id, task_id, kind and worker where known).",
+    )
+    tracing_enabled: bool = Field(
+        False,
+        description="Trace each task with OpenTelemetry, from its submission to its attempts "
+        "(needs the `tracing` extra); spans go over OTLP/HTTP as the OTEL_* variables say.",
+    )
+    tracing_service_name: str = Field(
+        "taskstream",
+        min_length=1,
+        description="Service name of the traces: the API's spans are `<name>-api`, the "
+        "workers' `<name>-worker` (in place of OTEL_SERVICE_NAME).",
+    )
+    tracing_export_file: str = Field(
+        "",
+        description="Write spans to this file, one JSON object a line, instead of over OTLP "
+        "(local debugging).",
+    )
 
     @field_validator("cors_origins", "task_kind_modules", mode="before")
     @classmethod
@@ -185,6 +284,44 @@ class Settings(BaseSettings):
         if "*" in origins:
             raise ValueError("list origins explicitly; '*' is not allowed")
         return origins
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        variables = [
+            source.env_vars
+            for source in (env_settings, dotenv_settings)
+            if isinstance(source, EnvSettingsSource)
+        ]
+        secret_files = SecretFilesSource(settings_cls, variables)
+        return init_settings, secret_files, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> "Settings":
+        password = self.redis_password.get_secret_value()
+        if password:
+            parts = urlsplit(self.redis_url)
+            if parts.password is not None:
+                raise ValueError("REDIS_URL has a password and REDIS_PASSWORD is set: set one")
+            host = parts.netloc.rpartition("@")[2]
+            netloc = f"{parts.username or ''}:{quote(password, safe='')}@{host}"
+            self.redis_url = urlunsplit(parts._replace(netloc=netloc))
+        return self
+
+    @model_validator(mode="after")
+    def _keys_when_required(self) -> "Settings":
+        if self.require_api_keys and not (self.api_keys and self.session_secret.get_secret_value()):
+            raise ValueError(
+                "REQUIRE_API_KEYS is true: set API_KEYS and SESSION_SECRET (or API_KEYS_FILE "
+                "and SESSION_SECRET_FILE) rather than run without keys"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secret_with_keys(self) -> "Settings":
@@ -231,5 +368,7 @@ def settings_or_exit() -> Settings:
             f"{'.'.join(str(p) for p in error['loc']).upper() or 'settings'}: {error['msg']}"
             for error in exc.errors()
         )
-        print(f"taskstream: invalid settings: {problems}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except SettingsError as exc:  # a value no source could read: a *_FILE, or JSON that is not
+        problems = str(exc)
+    print(f"taskstream: invalid settings: {problems}", file=sys.stderr)
+    raise SystemExit(2) from None

@@ -161,6 +161,6 @@ export function createOpenRows({
 
 function failure(error) {
   if (error?.status === 404) return "The server no longer knows this task.";
-  if (error?.type === "out_of_step") return describeError(error);
+  if (error?.code === "out_of_step") return describeError(error);
   return `Couldn't load the output: ${describeError(error)}`;
 }

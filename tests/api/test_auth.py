@@ -46,7 +46,7 @@ def test_requests_without_a_valid_key_are_refused(secured: Stack) -> None:
         response = secured.http.get("/api/tasks", headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"].startswith("Bearer")
-        assert response.json()["type"] == "unauthorized"
+        assert response.json()["type"] == "/problems/unauthorized"
     with secured.events() as stream:
         assert stream.status == 401
     assert secured.http.get("/api/task-kinds").status_code == 200  # public: what kinds exist
@@ -130,7 +130,7 @@ def test_streams_and_submissions_are_limited_per_principal(secured: Stack) -> No
         statuses.append(response.status_code)
         if response.status_code == 429:
             assert int(response.headers["retry-after"]) >= 1
-            assert response.json()["type"] == "too_many_requests"
+            assert response.json()["type"] == "/problems/too_many_requests"
             break
     assert statuses[-1] == 429
     assert set(statuses[:-1]) == {202}

@@ -72,7 +72,7 @@ def test_a_body_over_the_limit_with_a_length_gets_413(stack: Stack, documented: 
     assert fields(problem(at_limit, 422, SUBMIT, documented)) == ["pad"]
     over = post_raw(stack, padded(MAX_BODY_BYTES + 1))
     body = problem(over, 413, SUBMIT, documented)
-    assert body["type"] == "content_too_large"
+    assert body["type"] == "/problems/content_too_large"
     assert str(MAX_BODY_BYTES) in body["detail"]
 
 
@@ -228,7 +228,7 @@ def test_malformed_task_ids_get_422_and_unknown_ones_404(
     ):
         assert fields(problem(response, 422, operation, documented)) == ["path.task_id"]
     unknown = stack.http.get(f"/api/tasks/{'f' * 32}")
-    assert problem(unknown, 404, READ, documented)["type"] == "not_found"
+    assert problem(unknown, 404, READ, documented)["type"] == "/problems/not_found"
 
 
 @pytest.mark.parametrize("key", ["", "a\tb", "é", "a b", "x" * 201], ids=repr)
@@ -260,7 +260,7 @@ def test_a_body_that_is_not_json_gets_415(
     body = b'{"kind": "add", "params": {"x": 1, "y": 2}}'
     response = post_raw(stack, body, content_type)
     problem_body = problem(response, 415, SUBMIT, documented)
-    assert problem_body["type"] == "unsupported_media_type"
+    assert problem_body["type"] == "/problems/unsupported_media_type"
     assert "application/json" in problem_body["detail"]
 
 

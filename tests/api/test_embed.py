@@ -59,6 +59,9 @@ def test_the_whole_flow_under_the_prefix_with_the_hosts_sign_in(host: Host) -> N
     refused = host.http.post("/jobs/api/tasks", json={"kind": "add", "params": {"x": 1, "y": 2}})
     assert refused.status_code == 401
     assert refused.json()["detail"] == "sign in to the shop first"
+    assert refused.json()["type"] == "/jobs/problems/unauthorized"  # below the mount
+    assert refused.json()["instance"] == "/jobs/api/tasks"
+    assert host.http.get(refused.json()["type"]).status_code == 200
     body = {"kind": "long", "params": {"seconds": 2}, "watch_token": True}
     submitted = host.http.post("/jobs/api/tasks", json=body, headers=ALICE)
     assert submitted.status_code == 202, submitted.text

@@ -75,7 +75,7 @@ def test_readiness_follows_redis_down_and_back(make_stack: StackFactory) -> None
     refused = private.http.post("/api/tasks", json={"kind": "add", "params": {"x": 1, "y": 1}})
     assert refused.status_code == 503
     assert int(refused.headers["retry-after"]) > 0
-    assert refused.json()["type"] == "unavailable"
+    assert refused.json()["type"] == "/problems/unavailable"
     assert private.http.get("/healthz").status_code == 200  # the process itself is fine
 
     private.redis.start()

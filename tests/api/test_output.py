@@ -630,7 +630,7 @@ def test_another_owners_output_is_not_found(scribes: Stack) -> None:
             assert texts(mine.json()["streams"]) == {"output": "alice's"}
             theirs = http.get(f"/api/tasks/{task_id}/output", headers=bob)
             assert theirs.status_code == 404
-            assert theirs.json()["type"] == "not_found"
+            assert theirs.json()["type"] == "/problems/not_found"
             assert http.get(f"/api/tasks/{task_id}/output").status_code == 401
             assert http.get(f"/api/tasks/{'f' * 32}/output", headers=alice).status_code == 404
     finally:

@@ -155,7 +155,7 @@ def test_task_stream_of_a_malformed_or_unknown_id_is_a_404_or_422(
     assert answer.status in (404, 422), (task_id, answer.status, answer.body)
     body = problem(answer, answer.status)
     if re.fullmatch(r"[0-9a-f]{32}", task_id):
-        assert body["type"] == "not_found"
+        assert body["type"] == "/problems/not_found"
     elif answer.status == 422:
         assert [e["field"] for e in body["errors"]] == ["path.task_id"]
 

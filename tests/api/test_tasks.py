@@ -68,7 +68,7 @@ def test_unknown_kind_and_bad_params_answer_422_naming_the_field(stack: Stack) -
 
 def test_unknown_and_malformed_task_ids(stack: Stack) -> None:
     body = problem(stack.http.get("/api/tasks/" + "0" * 32), 404)
-    assert body["type"] == "not_found"
+    assert body["type"] == "/problems/not_found"
     assert "0" * 32 in body["detail"]
     assert fields(problem(stack.http.get("/api/tasks/not-an-id"), 422)) == {"path.task_id"}
     problem(stack.http.post("/api/tasks/" + "0" * 32 + "/cancel"), 404)
@@ -86,7 +86,7 @@ def test_idempotency_key_returns_the_same_task(stack: Stack) -> None:
     other = stack.http.post(
         "/api/tasks", json={"kind": "add", "params": {"x": 5, "y": 4}}, headers=headers
     )
-    assert problem(other, 422)["type"] == "idempotency_key_reused"
+    assert problem(other, 422)["type"] == "/problems/idempotency_key_reused"
 
 
 def test_list_is_newest_first_filtered_and_paginated(stack: Stack) -> None:

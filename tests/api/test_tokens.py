@@ -112,7 +112,7 @@ def test_a_token_reads_nothing_outside_its_task(secured: Stack) -> None:
         for path in (f"/api/tasks/{outside}", f"/api/tasks/{outside}/output"):
             response = secured.http.get(path, headers=headers)
             assert response.status_code == 404, path
-            assert response.json()["type"] == "not_found"
+            assert response.json()["type"] == "/problems/not_found"
         with SSEClient(f"{secured.api.url}/api/tasks/{outside}/events", headers) as stream:
             stream.wait_ended(10)
         assert stream.status == 404
@@ -143,7 +143,7 @@ def test_a_token_never_acts(
     headers = bearer(mint(secured, task["id"])["token"])
     response = secured.http.request(method, path.format(id=task["id"]), json=body, headers=headers)
     assert response.status_code == 403, response.text
-    assert response.json()["type"] == "forbidden"
+    assert response.json()["type"] == "/problems/forbidden"
     assert f"task {task['id']}" in response.json()["detail"]
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
 
@@ -180,7 +180,7 @@ def test_expired_tampered_and_unknown_tokens_answer_401(secured: Stack) -> None:
     expired = signer(SECRETS).mint(Caller("alice"), scope, 60, now=time.time() - 120).token
     response = secured.http.get(path, headers=bearer(expired))
     assert response.status_code == 401
-    assert response.json()["type"] == "token_expired"
+    assert response.json()["type"] == "/problems/token_expired"
     assert "expired" in response.json()["detail"]
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
@@ -201,7 +201,7 @@ def test_expired_tampered_and_unknown_tokens_answer_401(secured: Stack) -> None:
     ):
         response = secured.http.get(path, headers=bearer(token))
         assert response.status_code == 401, token
-        assert response.json()["type"] == "unauthorized"
+        assert response.json()["type"] == "/problems/unauthorized"
         with SSEClient(f"{secured.api.url}{path}/events?access_token={token}") as stream:
             stream.wait_ended(10)
         assert stream.status == 401

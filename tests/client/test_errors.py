@@ -33,7 +33,7 @@ def test_an_unknown_task_is_not_found_with_its_problem_details(client: Client) -
     with pytest.raises(NotFound) as raised:
         client.get(NO_TASK)
     error = raised.value
-    assert (error.status, error.type) == (404, "not_found")
+    assert (error.status, error.code) == (404, "not_found")
     assert NO_TASK in error.detail
     assert error.problem is not None
     assert error.problem.title
@@ -60,7 +60,7 @@ def test_cancelling_a_finished_task_is_a_conflict(client: Client) -> None:
     task = client.wait(client.submit("add", {"x": 1, "y": 1}).id, timeout=30)
     with pytest.raises(Conflict) as raised:
         client.cancel(task.id)
-    assert (raised.value.status, raised.value.type) == (409, "task_finished")
+    assert (raised.value.status, raised.value.code) == (409, "task_finished")
 
 
 def test_bad_params_are_an_invalid_request_naming_each_field(client: Client) -> None:
@@ -91,7 +91,7 @@ def test_a_wrong_key_is_unauthorized_and_not_an_expired_token(secured: ApiServer
         with client, pytest.raises(Unauthorized) as raised:
             client.get(NO_TASK)
         assert not isinstance(raised.value, TokenExpired)
-        assert (raised.value.status, raised.value.type) == (401, "unauthorized")
+        assert (raised.value.status, raised.value.code) == (401, "unauthorized")
     with Client(secured.url, api_key="wrong") as client, pytest.raises(Unauthorized):
         next(client.watch_events())
     with Client(secured.url, api_key=OWNER_KEY) as client, pytest.raises(NotFound):

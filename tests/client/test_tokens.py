@@ -72,7 +72,7 @@ def test_an_expired_token_is_token_expired(secured: ApiServer) -> None:
         with pytest.raises(TokenExpired) as raised:
             late.get(task_id)
         assert isinstance(raised.value, Unauthorized)
-        assert (raised.value.status, raised.value.type) == (401, "token_expired")
+        assert (raised.value.status, raised.value.code) == (401, "token_expired")
         assert "expired" in raised.value.detail
         with pytest.raises(TokenExpired):
             next(late.watch(task_id))  # a stream does not wait for a token to mend

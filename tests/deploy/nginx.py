@@ -3,12 +3,17 @@
 It renders docker/nginx/taskstream.conf.template the way the frontend image does (plain substitution
 of its ${NAME} placeholders) and wraps it in a minimal nginx.conf whose pid, logs and temp files all
 live in a temporary directory, so it needs no privileges and leaves nothing behind. It listens on
-127.0.0.1 only, on a free port. Uses the distribution's nginx (Debian: nginx-light).
+127.0.0.1 only, on two free ports: plain HTTP (`url`) and HTTPS with HTTP/2 (`https_url`), with a
+self-signed certificate that the frontend image's own script makes (`certificate`; `tls_context()`
+trusts it). Plain HTTP serves the site, as for local use, unless `plain_http="redirect"` as in the
+image. Uses the distribution's nginx (Debian: nginx-light) and the openssl command.
 """
 
 import os
 import pwd
 import shutil
+import ssl
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from tests.support.processes import Process, free_port
 from tests.support.waiting import wait_until
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "docker" / "nginx" / "taskstream.conf.template"
+CERTIFICATE_SCRIPT = TEMPLATE.with_name("tls-certificate.sh")
 MIME_TYPES = Path("/etc/nginx/mime.types")
 
 _WRAPPER = """\
@@ -26,7 +32,7 @@ worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log stderr notice;
 events {{
-    worker_connections 64;
+    worker_connections 256;
 }}
 http {{
     include {mime_types};
@@ -45,15 +51,25 @@ http {{
 def render_site(
     *,
     listen: str,
+    tls_listen: str,
+    certificate: Path,
+    certificate_key: Path,
     web_root: Path,
     api_upstream: str,
     api_origin: str = "",
     access_log: str = "/var/log/nginx/access.log",
+    plain_http: str = "serve",
+    https_port: int = 8443,
 ) -> str:
     """The site config with every placeholder replaced."""
     text = TEMPLATE.read_text()
     values = {
         "LISTEN": listen,
+        "TLS_LISTEN": tls_listen,
+        "TLS_CERTIFICATE": str(certificate),
+        "TLS_CERTIFICATE_KEY": str(certificate_key),
+        "PLAIN_HTTP": plain_http,
+        "HTTPS_PORT": str(https_port),
         "WEB_ROOT": str(web_root),
         "API_UPSTREAM": api_upstream,
         "API_ORIGIN": api_origin,
@@ -64,6 +80,27 @@ def render_site(
     if "${" in text:
         raise ValueError(f"{TEMPLATE.name} has a placeholder that render_site does not fill")
     return text
+
+
+def make_certificate(certificate: Path, key: Path, names: str = "") -> str:
+    """Runs the frontend image's certificate script; its output (it fails with the reason)."""
+    environment = {
+        **os.environ,
+        "TLS_CERTIFICATE": str(certificate),
+        "TLS_CERTIFICATE_KEY": str(key),
+        "TLS_SELF_SIGNED_NAMES": names,
+    }
+    result = subprocess.run(
+        ["sh", str(CERTIFICATE_SCRIPT)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{CERTIFICATE_SCRIPT.name} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout + result.stderr
 
 
 def _nginx_binary() -> str:
@@ -84,18 +121,34 @@ def _user_directive() -> str:
 class NginxProxy:
     """nginx serving `web_root` and proxying the API paths to 127.0.0.1:`api_port`."""
 
-    def __init__(self, api_port: int, web_root: Path, *, api_origin: str = "") -> None:
+    def __init__(
+        self,
+        api_port: int,
+        web_root: Path,
+        *,
+        api_origin: str = "",
+        plain_http: str = "serve",
+    ) -> None:
         self.port = free_port()
+        self.tls_port = free_port()
         self._directory = tempfile.TemporaryDirectory(prefix="taskstream-nginx-")
         prefix = Path(self._directory.name)
         self.access_log = prefix / "access.log"
+        self.certificate = prefix / "tls" / "cert.pem"
+        self.certificate.parent.mkdir()
+        make_certificate(self.certificate, prefix / "tls" / "key.pem")
         (prefix / "taskstream.conf").write_text(
             render_site(
                 listen=f"127.0.0.1:{self.port}",
+                tls_listen=f"127.0.0.1:{self.tls_port}",
+                certificate=self.certificate,
+                certificate_key=prefix / "tls" / "key.pem",
                 web_root=web_root,
                 api_upstream=f"127.0.0.1:{api_port}",
                 api_origin=api_origin,
                 access_log=str(self.access_log),
+                plain_http=plain_http,
+                https_port=self.tls_port,
             )
         )
         conf = prefix / "nginx.conf"
@@ -109,6 +162,14 @@ class NginxProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Verifies the server against its self-signed certificate, host name included."""
+        return ssl.create_default_context(cafile=self.certificate)
+
     def start(self) -> "NginxProxy":
         self.process.start()
 
@@ -116,6 +177,7 @@ class NginxProxy:
             if not self.process.running:
                 raise RuntimeError(f"nginx exited:\n{self.process.log_tail()}")
             httpx.head(self.url, timeout=2)  # any HTTP answer will do
+            httpx.head(self.https_url, timeout=2, verify=self.tls_context())
             return True
 
         try:

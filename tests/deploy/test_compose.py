@@ -3,7 +3,8 @@
 Nothing here builds or starts a container. These catch what would otherwise surface only on a
 machine with a Docker engine: a file the Compose specification rejects, a wait on a service that
 has no healthcheck, a command naming a module that does not exist, a base image that floats,
-a container running as root, and queues the API routes to that no worker consumes.
+a container running as root, queues the API routes to that no worker consumes, a service
+without limits, and a secret that is missing, not mounted, or leaves the API open.
 """
 
 import importlib.util
@@ -18,18 +19,20 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from taskstream.settings import Settings
+from taskstream.settings import SECRET_FILE_SETTINGS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND = ROOT / "backend"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+MAKE_SECRETS = ROOT / "docker" / "make-secrets.sh"
+SECRETS_MOUNT = "/run/secrets/"
 BACKEND_DOCKERFILE = "docker/backend.Dockerfile"
 DOCKERFILES = [ROOT / BACKEND_DOCKERFILE, ROOT / "docker/frontend.Dockerfile"]
 # Where the API sends every kind that TASK_QUEUES does not name.
 DEFAULT_QUEUE: str = Settings.model_fields["default_queue"].default
 
 # A full version (7.4.6), maybe with a variant (-alpine): never latest, never just a major.
-PINNED_TAG = re.compile(r"\d+\.\d+\.\d+([-.][\w.-]+)?")
+PINNED_TAG = re.compile(r"v?\d+\.\d+\.\d+([-.][\w.-]+)?")  # Prometheus tags begin with v
 PYTHON = re.compile(r"python[\d.]*")
 SHELLS = {"sh", "bash", "ash"}
 
@@ -38,8 +41,14 @@ Use = Literal["run", "import", "celery-app"]
 
 
 @pytest.fixture(scope="module")
-def services() -> dict[str, Service]:
-    services: dict[str, Service] = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Service]:
+    services: dict[str, Service] = compose["services"]
     return services
 
 
@@ -273,6 +282,8 @@ def test_dockerfile_pins_every_base_image(dockerfile: Path) -> None:
         ("python:3.11.14-slim-bookworm", True),
         ("ghcr.io/astral-sh/uv:0.13.9", True),
         ("localhost:5000/redis:7.4.6-alpine", True),
+        ("prom/prometheus:v3.7.3", True),
+        ("prom/prometheus:v3", False),
         ("redis:7-alpine", False),
         ("redis:latest", False),
         ("redis", False),
@@ -313,7 +324,7 @@ def test_backend_services_share_one_configuration(services: dict[str, Service]) 
         for service in services.values()
         if service.get("build", {}).get("dockerfile") == BACKEND_DOCKERFILE
     ]
-    shared = ("REDIS_URL", "TASK_QUEUES", "DEFAULT_QUEUE")
+    shared = ("REDIS_URL", "REDIS_PASSWORD_FILE", "TASK_QUEUES", "DEFAULT_QUEUE")
     settings = {tuple(service["environment"].get(key) for key in shared) for service in backend}
 
     assert len(backend) >= 3
@@ -332,3 +343,142 @@ def test_every_routed_queue_has_a_worker_and_no_worker_idles(services: dict[str,
             consumed |= set(words[words.index(option) + 1].split(","))
 
     assert consumed == routed
+
+
+# -- limits and restarts ----------------------------------------------------------------------
+
+
+def test_every_service_runs_under_an_init_with_a_memory_limit(services: dict[str, Service]) -> None:
+    problems: list[str] = []
+    for name, service in services.items():
+        if service.get("init") is not True:
+            problems.append(f"{name}: no init: true (signals, and exited children reaped)")
+        limit = service.get("mem_limit") or (
+            service.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
+        )
+        if not limit:
+            problems.append(f"{name}: no memory limit")
+    assert problems == []
+
+
+def test_services_restart_unless_they_are_one_shot(services: dict[str, Service]) -> None:
+    """One-shot: a service others wait on to complete; it must not be restarted once done."""
+    one_shot = {
+        target
+        for service in services.values()
+        if isinstance(service.get("depends_on"), dict)
+        for target, options in service["depends_on"].items()
+        if options.get("condition") == "service_completed_successfully"
+    }
+    wrong: dict[str, str] = {}
+    for name, service in services.items():
+        restart = str(service.get("restart", "no"))
+        if name in one_shot:
+            fits = restart == "no" or restart.startswith("on-failure")
+        else:
+            fits = restart in {"always", "unless-stopped"}
+        if not fits:
+            wrong[name] = restart
+    assert wrong == {}
+
+
+def test_redis_keeps_every_key_and_persists_them(services: dict[str, Service]) -> None:
+    words = command_words(services["redis"]["command"])
+
+    def option(name: str) -> str:
+        assert name in words, f"redis-server runs without {name}"
+        return words[words.index(name) + 1]
+
+    assert option("--appendonly") == "yes"
+    assert option("--maxmemory-policy") == "noeviction"
+    assert re.fullmatch(r"\$\{REDIS_MAXMEMORY:-\d+[kmg]b\}", option("--maxmemory"))
+    assert option("--requirepass")
+    assert "redis-data:/data" in services["redis"]["volumes"]
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+
+def make_secrets(directory: Path) -> str:
+    result = subprocess.run(
+        ["sh", str(MAKE_SECRETS), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_every_secret_is_a_file_that_make_secrets_makes(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    declared = {name: Path(secret["file"]) for name, secret in compose["secrets"].items()}
+    made = tmp_path / "secrets"
+
+    make_secrets(made)
+
+    assert {path.parent for path in declared.values()} == {Path("secrets")}
+    assert sorted(path.name for path in made.iterdir()) == sorted(p.name for p in declared.values())
+    assert made.stat().st_mode & 0o777 == 0o700
+
+
+def test_make_secrets_is_random_and_never_changes_a_secret(tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    make_secrets(first)
+    kept = {path.name: path.read_text() for path in first.iterdir()}
+    (first / "session_secret").write_text("chosen by hand\n")
+
+    assert "none changed" in make_secrets(first)
+    assert (first / "session_secret").read_text() == "chosen by hand\n"
+    assert {p.name: p.read_text() for p in first.iterdir() if p.name != "session_secret"} == {
+        name: text for name, text in kept.items() if name != "session_secret"
+    }
+    make_secrets(second)
+    assert all((second / name).read_text() != text for name, text in kept.items())
+
+
+def test_file_settings_name_secrets_the_service_mounts(
+    compose: dict[str, Any], services: dict[str, Service]
+) -> None:
+    problems: list[str] = []
+    for name, service in services.items():
+        mounted = set(service.get("secrets", []))
+        for variable, value in service.get("environment", {}).items():
+            if not variable.endswith("_FILE"):
+                continue
+            secret = str(value).removeprefix(SECRETS_MOUNT)
+            if secret not in mounted or secret not in compose["secrets"]:
+                problems.append(f"{name}: {variable} names {value}, which is not mounted")
+            if variable.removesuffix("_FILE").lower() not in SECRET_FILE_SETTINGS:
+                problems.append(f"{name}: {variable} is no setting that reads a file")
+        for secret in mounted - set(compose["secrets"]):
+            problems.append(f"{name}: mounts {secret}, which is not declared")
+    assert problems == []
+
+
+def test_the_api_reads_what_make_secrets_makes_and_refuses_to_run_open(
+    compose: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environment = {k: str(v) for k, v in compose["services"]["api"]["environment"].items()}
+    assert environment["REQUIRE_API_KEYS"] == "true"
+    made = tmp_path / "secrets"
+    make_secrets(made)
+    monkeypatch.chdir(tmp_path)  # no .env but this one's, which there is not
+    for variable, value in environment.items():
+        if variable.endswith("_FILE"):  # where compose mounts it, here where it was made
+            file = compose["secrets"][value.removeprefix(SECRETS_MOUNT)]["file"]
+            value = str(made / Path(file).name)
+        monkeypatch.setenv(variable, value)
+
+    settings = Settings()
+
+    assert settings.auth_required
+    assert len(settings.session_secret.get_secret_value()) >= 32
+    assert settings.watch_token_secrets
+    password = (made / "redis_password").read_text().strip()
+    assert settings.redis_url == f"redis://:{password}@redis:6379/0"
+    # Without the keys, the same service would not start.
+    monkeypatch.delenv("API_KEYS_FILE")
+    with pytest.raises(ValueError, match="REQUIRE_API_KEYS is true"):
+        Settings()

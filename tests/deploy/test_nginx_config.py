@@ -183,7 +183,9 @@ def test_api_requests_reach_the_api_unchanged(client: httpx.Client, stub_api: St
     assert seen.headers.get("Connection", "").lower() != "close"
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/docs"])
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/workers", "/openapi.json", "/docs", "/problems/not_found"]
+)
 def test_api_documentation_and_probes_are_proxied(
     client: httpx.Client, stub_api: StubApi, path: str
 ) -> None:
@@ -247,4 +249,4 @@ def test_unreachable_api_answers_problem_json(web_root: Path) -> None:
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == "unavailable"
+    assert response.json()["type"] == "/problems/unavailable"

@@ -1,12 +1,12 @@
 """`python -m taskstream.api`: serve the API on API_HOST:API_PORT."""
 
 import errno
-import logging
 import socket
 import sys
 
 import uvicorn
 
+from taskstream import logs
 from taskstream.settings import settings_or_exit
 
 
@@ -29,13 +29,14 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    log_config = logs.configure_api(settings)
     uvicorn.run(
         "taskstream.api.main:create_app",
         factory=True,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=log_config,
         timeout_graceful_shutdown=5,
         server_header=False,
     )

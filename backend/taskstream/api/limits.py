@@ -4,6 +4,12 @@ A `Content-Length` above the limit is refused at once. A body sent without one (
 counted as it arrives, whoever reads it: past the limit, a request still unanswered gets the
 `413` from here, and whatever reads on sees the client as gone (as does a route whose answer had
 already begun: an event stream does not wait for the body), so nothing fails halfway.
+
+FastAPI now has a limit of its own (`FastAPI(max_body_size=...)`, on Starlette's
+`RequestBodyLimitMiddleware`). It is not used: it answers a `Content-Length` over the limit with
+a plain-text `413` from below every exception handler, where this API answers every error as
+problem details naming what was wrong (`tests/api/test_bad_input.py`, whose 413 tests fail with
+it).
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,5 +80,5 @@ class BodySizeLimit:
         from taskstream.api.problems import problem_response, status_code
 
         code, title = status_code(413)
-        response = problem_response(413, code, title, self._detail())
+        response = problem_response(scope, 413, code, title, self._detail())
         await response(scope, receive, send)

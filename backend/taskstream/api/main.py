@@ -4,23 +4,26 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taskstream import __version__
+from taskstream import __version__, logs
 from taskstream.api import access_log, auth, problems, sse
 from taskstream.api.auth import Authenticator
 from taskstream.api.deps import Services
 from taskstream.api.fanout import Fanout
+from taskstream.api.http_metrics import CountRequests
 from taskstream.api.limits import BodySizeLimit
 from taskstream.api.metrics import Metrics
 from taskstream.api.routes import events, health, session, tasks, tokens
 from taskstream.api.routes import kinds as kind_routes
 from taskstream.api.routes import metrics as metrics_routes
+from taskstream.api.routes import problems as problem_routes
 from taskstream.api.service import TaskService
 from taskstream.api.tokens import Signer
 from taskstream.broker import make_celery
@@ -29,6 +32,9 @@ from taskstream.events.connection import async_redis
 from taskstream.events.store import EventStore
 from taskstream.kinds import KindRegistry, load
 from taskstream.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from taskstream.tracing import Tracing
 
 DESCRIPTION = """\
 Submit slow work to background workers and watch every step of it live.
@@ -51,11 +57,23 @@ async def _warn_of_redis(client: Redis) -> None:
         log.info("Redis did not answer at start-up: %s", exc)
 
 
+def _tracing(settings: Settings) -> "Tracing | None":
+    if not settings.tracing_enabled:
+        return None
+    from taskstream import tracing  # only now: with tracing off, OpenTelemetry is not loaded
+
+    return tracing.for_api(settings)
+
+
 class TaskstreamAPI(FastAPI):
-    """Runs an event stream below the framework once its headers are out (see `sse`)."""
+    """Runs an event stream below the framework once its headers are out (see `sse`), and names
+    each request outside the framework's error handling, so that a crash's answer is named too."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await sse.below_the_framework(super().__call__, scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return logs.RequestId(super().build_middleware_stack())
 
 
 def create_app(
@@ -68,6 +86,7 @@ def create_app(
     settings = settings or get_settings()
     kinds = kinds or load(settings.task_kind_modules)
     signer = Signer(settings, known_principals=authenticate is None)
+    traced = _tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +109,7 @@ def create_app(
             store=store,
             stream_store=EventStore(catchup, settings),
             fanout=fanout,
-            tasks=TaskService(store, celery, kinds, settings),
+            tasks=TaskService(store, celery, kinds, settings, traced),
             metrics=metrics,
             signer=signer,
             authenticate=authenticate,
@@ -122,14 +141,25 @@ def create_app(
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "DELETE"],
         allow_credentials=True,  # the session cookie, when the API requires keys
-        allow_headers=["Content-Type", "Idempotency-Key", "Last-Event-ID", "Authorization"],
-        expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
+        allow_headers=[
+            "Content-Type",
+            "Idempotency-Key",
+            "Last-Event-ID",
+            "Authorization",
+            "X-Request-ID",
+        ],
+        expose_headers=["Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID"],
         max_age=600,
     )
+    if traced is not None:
+        app.add_middleware(traced.middleware)
+    if settings.metrics_enabled:
+        app.add_middleware(CountRequests)  # outermost of ours: it sees every answer, a 413 too
     problems.install(app, frozenset(kinds.names()))
     sse.document(app)
     auth.document(app, anonymous=authenticate is None and not settings.auth_required)
     app.include_router(health.router)
+    app.include_router(problem_routes.router)
     app.include_router(kind_routes.router)
     app.include_router(session.router)
     app.include_router(tasks.build_router(kinds))

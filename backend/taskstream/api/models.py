@@ -17,11 +17,41 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    type: str = Field(description="A stable code for the kind of error.", examples=["not_found"])
+    """RFC 9457 problem details."""
+
+    type: str = Field(
+        description="The kind of problem: a URI reference whose last segment is a stable code "
+        "(`not_found`, `token_expired`...); `GET` it for what it means.",
+        examples=["/problems/not_found"],
+    )
     title: str = Field(examples=["Not found"])
     status: int = Field(examples=[404])
     detail: str = Field(examples=["no task with id '019abf3e6c2a7d1e9b41c0f2a55d3e10'"])
+    instance: str | None = Field(
+        None,
+        description="The request it happened to (its path).",
+        examples=["/api/tasks/019abf3e6c2a7d1e9b41c0f2a55d3e10"],
+    )
     errors: list[FieldError] | None = Field(None, description="Each invalid input (422 only).")
+
+    @property
+    def code(self) -> str:
+        """The stable code of its kind: `type`'s last segment."""
+        return code_of(self.type)
+
+
+class ProblemType(BaseModel):
+    """What a problem's `type` means: `GET /problems/{code}`."""
+
+    code: str = Field(examples=["token_expired"])
+    title: str = Field(examples=["Token expired"])
+    status: int = Field(examples=[401])
+    about: str = Field(examples=["The watch token has expired: ask whoever handed it out..."])
+
+
+def code_of(problem_type: str) -> str:
+    """`/problems/not_found` (or `https://.../problems/not_found`) -> `not_found`."""
+    return problem_type.rstrip("/").rsplit("/", 1)[-1]
 
 
 class TaskPage(BaseModel):

@@ -22,8 +22,9 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
-from taskstream.api.models import FieldError, Problem
+from taskstream.api.models import FieldError, Problem, ProblemType
 from taskstream.errors import (
     Forbidden,
     InvalidRequest,
@@ -53,7 +54,17 @@ class ProblemResponse(JSONResponse):
             return json.dumps(content, separators=(",", ":")).encode()
 
 
+PROBLEMS_PATH = "/problems"
+
+
+def type_uri(scope: Scope, code: str) -> str:
+    """A problem type's URI: `/problems/<code>` of this API (below its mount, if any), where
+    `GET` tells what it means (RFC 9457 asks that a type be documented there)."""
+    return f"{scope.get('root_path', '')}{PROBLEMS_PATH}/{code}"
+
+
 def problem_response(
+    scope: Scope,
     status: int,
     code: str,
     title: str,
@@ -61,7 +72,16 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = Problem(type=code, title=title, status=status, detail=detail, errors=errors)
+    """The answer to the request of `scope`: `type` names the kind of problem (its last path
+    segment is its `code`), `instance` the request it happened to."""
+    body = Problem(
+        type=type_uri(scope, code),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=scope["path"],
+        errors=errors,
+    )
     return ProblemResponse(body.model_dump(exclude_none=True), status, headers=headers)
 
 
@@ -148,7 +168,9 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
         assert isinstance(exc, TaskstreamError)
         if isinstance(exc, InvalidRequest):
             error = FieldError(field=exc.field or "body", message=exc.detail, type=exc.code)
-            return problem_response(exc.status, exc.code, exc.title, exc.detail, [error])
+            return problem_response(
+                request.scope, exc.status, exc.code, exc.title, exc.detail, [error]
+            )
         headers = None
         if isinstance(exc, Unavailable | TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after)}
@@ -159,11 +181,15 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
             headers = {"WWW-Authenticate": 'Bearer realm="taskstream", error="insufficient_scope"'}
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc.detail)
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, headers=headers)
+        return problem_response(
+            request.scope, exc.status, exc.code, exc.title, exc.detail, headers=headers
+        )
 
-    def invalid(errors: list[FieldError]) -> JSONResponse:
+    def invalid(request: Request, errors: list[FieldError]) -> JSONResponse:
         detail = "; ".join(f"{error.field}: {error.message}" for error in errors)
-        return problem_response(422, "validation_error", "Validation failed", detail, errors)
+        return problem_response(
+            request.scope, 422, "validation_error", "Validation failed", detail, errors
+        )
 
     async def validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -174,24 +200,27 @@ def install(app: FastAPI, union_tags: frozenset[str]) -> None:
             sent = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
             detail = f"the body must be JSON, sent with Content-Type: application/json ({sent})"
             code, title = status_code(415)
-            return problem_response(415, code, title, detail)
-        return invalid(errors)
+            return problem_response(request.scope, 415, code, title, detail)
+        return invalid(request, errors)
 
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 400 and (unreadable := _unreadable_body(exc.__cause__)):
-            return invalid([unreadable])
+            return invalid(request, [unreadable])
         code, title = status_code(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else title
         headers = dict(exc.headers) if exc.headers else {}
         if exc.status_code == 405 and (allowed := _allowed_methods(request)):
             headers["Allow"] = allowed
             detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
-        return problem_response(exc.status_code, code, title, detail, headers=headers or None)
+        return problem_response(
+            request.scope, exc.status_code, code, title, detail, headers=headers or None
+        )
 
     async def outage(request: Request, exc: Exception) -> JSONResponse:
         log.warning("%s %s: backend unreachable: %s", request.method, request.url.path, exc)
         return problem_response(
+            request.scope,
             503,
             "unavailable",
             "Service unavailable",
@@ -265,3 +294,30 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+# Problems that only an HTTP status names (no domain error raises them), with what they mean.
+_HTTP_ONLY = {
+    400: "The request could not be read.",
+    405: "The route does not take this method: `Allow` lists those it takes.",
+    413: "The request body is larger than MAX_BODY_BYTES.",
+    415: "The body must be JSON, sent with Content-Type: application/json.",
+}
+
+
+def problem_types() -> dict[str, ProblemType]:
+    """Every kind of problem the API answers, by code: the domain's errors (a subclass that
+    keeps its parent's code is its parent's kind), then those only HTTP names."""
+    found: dict[str, ProblemType] = {}
+    pending: list[type[TaskstreamError]] = [TaskstreamError]
+    while pending:
+        error = pending.pop(0)
+        pending.extend(error.__subclasses__())
+        found.setdefault(
+            error.code,
+            ProblemType(code=error.code, title=error.title, status=error.status, about=error.about),
+        )
+    for status, about in _HTTP_ONLY.items():
+        code, title = status_code(status)
+        found.setdefault(code, ProblemType(code=code, title=title, status=status, about=about))
+    return dict(sorted(found.items()))

@@ -1,9 +1,7 @@
 """What the task routes do, over the event store and the dispatcher: submit, read, cancel."""
 
 import contextlib
-import hashlib
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 from pydantic import BaseModel
@@ -20,17 +18,17 @@ from taskstream.errors import (
     TooManyRequests,
     TransitionRefused,
 )
+from taskstream.events import idempotency
 from taskstream.events.ids import new_task_id
 from taskstream.events.models import EventDraft, EventType, Task, TaskOutput, TaskState
+from taskstream.events.scripts import Appended
 from taskstream.events.state import fold
 from taskstream.events.store import EventStore, TaskPage
-from taskstream.kinds import KindRegistry
+from taskstream.kinds import KindRegistry, TaskKind
 from taskstream.settings import Settings
 
-
-def _fingerprint(kind: str, params: Any) -> str:
-    canonical = json.dumps([kind, params], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+if TYPE_CHECKING:
+    from taskstream.tracing import Tracing
 
 
 def _counted_as(caller: Caller) -> str:
@@ -44,12 +42,18 @@ class TaskService:
     that may see it (with keys, the one that submitted it; without, anyone)."""
 
     def __init__(
-        self, store: EventStore, celery: Celery, kinds: KindRegistry, settings: Settings
+        self,
+        store: EventStore,
+        celery: Celery,
+        kinds: KindRegistry,
+        settings: Settings,
+        tracing: "Tracing | None" = None,
     ) -> None:
         self._store = store
         self._celery = celery  # only to build messages: the API never connects to the broker
         self._kinds = kinds
         self._settings = settings
+        self._tracing = tracing
 
     async def submit(
         self,
@@ -68,10 +72,8 @@ class TaskService:
         task_id = new_task_id()
         owner = caller.name
         if idempotency_key is not None:
-            request = {"params": values, "tags": tags} if tags else values
-            fingerprint = _fingerprint(kind_name, request)
-            name = _counted_as(caller)
-            scoped = f"{len(name)}:{name}:{idempotency_key}"
+            fingerprint = idempotency.fingerprint(kind_name, values, tags)
+            scoped = idempotency.scoped_key(caller.name, idempotency_key)
             claimed = await self._store.claim_idempotency_key(scoped, f"{task_id}:{fingerprint}")
             if claimed is not None:
                 return await self._replay(idempotency_key, claimed, fingerprint), False
@@ -84,12 +86,8 @@ class TaskService:
             tags=tags or None,
             owner=owner,
         )
-        queued = broker.message(
-            self._celery, self._settings, kind, task_id, kind.time_limit(params)
-        )
         try:
-            # The queued event, the task's state and the Celery message, in one step.
-            appended = await self._store.append(draft, enqueue=queued)
+            appended = await self._queue(draft, kind, kind.time_limit(params))
         except BaseException:
             if idempotency_key is not None:
                 with contextlib.suppress(RedisError, OSError):
@@ -97,6 +95,20 @@ class TaskService:
             raise
         task = fold(None, draft, appended.seq, appended.id)  # what the log stored, by its table
         return task.model_copy(update={"owner": draft.owner}), True
+
+    async def _queue(self, draft: EventDraft, kind: TaskKind[Any], soft_limit: float) -> Appended:
+        """The queued event, the task's state and the Celery message, in one step."""
+        celery, settings, task_id = self._celery, self._settings, draft.task_id
+        if self._tracing is not None:  # the message then carries the trace's context
+            return await self._tracing.send(
+                self._store,
+                draft,
+                lambda headers: broker.message(
+                    celery, settings, kind, task_id, soft_limit, headers=headers
+                ),
+            )
+        queued = broker.message(celery, settings, kind, task_id, soft_limit)
+        return await self._store.append(draft, enqueue=queued)
 
     async def _check_rate(self, caller: Caller) -> None:
         limit = self._settings.submit_rate_per_minute

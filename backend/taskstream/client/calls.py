@@ -69,7 +69,7 @@ def parse(model: type[M], content: bytes | str, status: int | None = None) -> M:
         return model.model_validate_json(content)
     except ValidationError as exc:
         detail = f"the API's answer is not a valid {model.__name__}: {exc}"
-        raise ClientError(detail, status=status, type="invalid_response") from exc
+        raise ClientError(detail, status=status, code="invalid_response") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 """The client's one exception tree, mapped from the API's problem details once (`error_from`).
 
-ClientError                  anything the client raises; `.status`, `.type`, `.detail`, `.problem`
+ClientError                  anything the client raises; `.status`, `.code`, `.detail`, `.problem`
 ├── Unauthorized             401  a missing, wrong or unknown key or token
 │   └── TokenExpired         401  token_expired: mint a new watch token
 ├── Forbidden                403  a watch token asked for more than reading
 ├── NotFound                 404  no such task (or not one the caller may see)
-├── Conflict                 409  e.g. cancelling a finished task (`type` says which)
+├── Conflict                 409  e.g. cancelling a finished task (`code` says which)
 ├── InvalidRequest           422  with `.errors`, one per invalid input
 ├── RateLimited              429  with `.retry_after` (seconds, from Retry-After)
 ├── Unavailable              503  with `.retry_after`: Redis or the API is away for now
@@ -13,7 +13,7 @@ ClientError                  anything the client raises; `.status`, `.type`, `.d
 └── WaitTimeout              `wait` ran out of time (also a built-in `TimeoutError`)
 
 Any other error status (413, 415, 500, a proxy's 502...) is a plain `ClientError`, as is an answer
-the client cannot read (`type` "invalid_response").
+the client cannot read (`code` "invalid_response").
 """
 
 import time
@@ -45,22 +45,22 @@ __all__ = [
 
 
 class ClientError(Exception):
-    """What went wrong: `status` (None when no answer came), `type` (the problem's stable
-    code, e.g. "not_found"), `detail` (a sentence naming what was wrong) and `problem` (the
-    whole problem details body, when the API sent one)."""
+    """What went wrong: `status` (None when no answer came), `code` (the problem's stable
+    code, e.g. "not_found": the last segment of its `type` URI), `detail` (a sentence naming
+    what was wrong) and `problem` (the whole problem details body, when the API sent one)."""
 
     def __init__(
         self,
         detail: str,
         *,
         status: int | None = None,
-        type: str = "client_error",
+        code: str = "client_error",
         problem: Problem | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status
-        self.type = type
+        self.code = code
         self.problem = problem
 
 
@@ -81,7 +81,7 @@ class NotFound(ClientError):
 
 
 class Conflict(ClientError):
-    """409: the task's state does not allow it (`type` "task_finished": it already ended)."""
+    """409: the task's state does not allow it (`code` "task_finished": it already ended)."""
 
 
 class InvalidRequest(ClientError):
@@ -100,11 +100,11 @@ class RateLimited(ClientError):
         detail: str,
         *,
         status: int | None = 429,
-        type: str = "too_many_requests",
+        code: str = "too_many_requests",
         problem: Problem | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(detail, status=status, type=type, problem=problem)
+        super().__init__(detail, status=status, code=code, problem=problem)
         self.retry_after = retry_after
 
 
@@ -117,11 +117,11 @@ class Unavailable(ClientError):
         detail: str,
         *,
         status: int | None = 503,
-        type: str = "unavailable",
+        code: str = "unavailable",
         problem: Problem | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(detail, status=status, type=type, problem=problem)
+        super().__init__(detail, status=status, code=code, problem=problem)
         self.retry_after = retry_after
 
 
@@ -177,7 +177,7 @@ def error_from(status: int, headers: Mapping[str, str], content: bytes) -> Clien
     details body (or from the status alone when the body is none, as a proxy's may be)."""
     problem = _problem(content)
     if problem is not None:
-        code, detail = problem.type, problem.detail
+        code, detail = problem.code, problem.detail
     else:
         phrase = _phrase(status)
         code = phrase.lower().replace(" ", "_").replace("-", "_") or f"http_{status}"
@@ -186,9 +186,9 @@ def error_from(status: int, headers: Mapping[str, str], content: bytes) -> Clien
     if status in _RETRY_LATER:
         wait = retry_after(headers)
         return _RETRY_LATER[status](
-            detail, status=status, type=code, problem=problem, retry_after=wait
+            detail, status=status, code=code, problem=problem, retry_after=wait
         )
     cls = _BY_STATUS.get(status, ClientError)
     if cls is Unauthorized and code == "token_expired":
         cls = TokenExpired
-    return cls(detail, status=status, type=code, problem=problem)
+    return cls(detail, status=status, code=code, problem=problem)

@@ -426,6 +426,23 @@ class SyncEventStore:
         key = self.keys.task(task_id)
         return self._patiently(lambda: self.redis.hget(key, "cancel_requested")) == "1"
 
+    def claim_idempotency_key(self, key: str, value: str) -> str | None:
+        """As `EventStore.claim_idempotency_key` (for `taskstream.submit`)."""
+        name = self.keys.idempotency(key)
+        ttl = self.settings.idempotency_ttl_seconds
+
+        def claim() -> str | None:
+            if self.redis.set(name, value, nx=True, ex=ttl):
+                return None
+            existing = self.redis.get(name)
+            # Our own value: a SET repeated after its reply was lost.
+            return None if existing is None or existing == value else str(existing)
+
+        return self._patiently(claim)
+
+    def release_idempotency_key(self, key: str) -> None:
+        self.redis.delete(self.keys.idempotency(key))
+
     def heartbeat(self, worker: str) -> None:
         now = time.time()
         with self.redis.pipeline(transaction=False) as pipe:

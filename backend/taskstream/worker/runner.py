@@ -6,9 +6,9 @@ is how a retry is asked of the queue (Celery's `Task.retry`, which raises to end
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import JsonValue, TypeAdapter, ValidationError
@@ -20,6 +20,9 @@ from taskstream.events.store import SyncEventStore
 from taskstream.kinds import RetryableError, TaskCancelled, TaskKind
 from taskstream.worker.context import OutputLimits, WorkerContext
 from taskstream.worker.recovery import record_lost
+
+if TYPE_CHECKING:
+    from taskstream.tracing import Tracing
 
 log = logging.getLogger(__name__)
 _JSON = TypeAdapter(JsonValue)
@@ -39,6 +42,7 @@ class Runner:
         jitter: Callable[[], float] = random.random,
         limits: OutputLimits | None = None,
         result_max_bytes: int = 1024 * 1024,
+        tracing: "Tracing | None" = None,
     ) -> None:
         self._store = store
         self._kind = kind
@@ -47,8 +51,23 @@ class Runner:
         self._jitter = jitter
         self._limits = limits or OutputLimits()
         self._result_max_bytes = result_max_bytes
+        self._tracing = tracing
 
-    def run(self, task_id: str, dispatch: int, schedule_retry: Callable[[float], None]) -> None:
+    def run(
+        self,
+        task_id: str,
+        dispatch: int,
+        schedule_retry: Callable[[float], None],
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`headers`: the message's, which carry the trace's context when tracing is on."""
+        if self._tracing is None:
+            self._run(task_id, dispatch, schedule_retry)
+            return
+        with self._tracing.attempt(task_id, self._kind.name, self._worker, headers):
+            self._run(task_id, dispatch, schedule_retry)
+
+    def _run(self, task_id: str, dispatch: int, schedule_retry: Callable[[float], None]) -> None:
         begun = self._begin(task_id, dispatch)
         if begun is None:
             return

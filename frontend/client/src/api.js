@@ -21,14 +21,24 @@ export class ApiError extends Error {
     this.problem = problem;
   }
 
-  get type() {
-    return this.problem.type;
+  /**
+   * The problem's stable code ("not_found", "token_expired"...): the last segment of the type
+   * URI the API sends (`/problems/not_found`), or the client's own ("network_error", "timeout",
+   * "bad_response", "token_error").
+   */
+  get code() {
+    return codeOf(this.problem.type);
   }
 
   /** The 422 field errors, `[{field, message, type}]`; empty for any other error. */
   get fieldErrors() {
     return Array.isArray(this.problem.errors) ? this.problem.errors : [];
   }
+}
+
+/** `/problems/not_found` (or `https://.../problems/not_found`, or `not_found`) -> `not_found`. */
+export function codeOf(type) {
+  return String(type ?? "").replace(/\/+$/, "").split("/").pop();
 }
 
 /** A failure as one sentence for the page: the problem's detail, else its title, ending in a stop. */

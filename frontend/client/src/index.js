@@ -3,7 +3,7 @@
  * follow a task (`watchTask`) or every event (`watchEvents`) through reconnects, gaps and resets.
  * No dependencies; runs unbundled as ES modules, or as `dist/taskstream.js`.
  *
- * Errors: every REST failure is an `ApiError` (`status`, `type`, `problem`, `fieldErrors`), with
+ * Errors: every REST failure is an `ApiError` (`status`, `code`, `problem`, `fieldErrors`), with
  * status 0 when no answer came (`network_error`, `timeout`, `token_error`).
  */
 
@@ -12,7 +12,7 @@ import { createTokenSource } from "./token.js";
 import { createEventsWatch } from "./watch-events.js";
 import { createTaskWatch } from "./watch-task.js";
 
-export { ApiError, describeError, TASK_PAGE_LIMIT } from "./api.js";
+export { ApiError, codeOf, describeError, TASK_PAGE_LIMIT } from "./api.js";
 export { MAX_GAP_SYNCS, worthRetrying } from "./watch-task.js";
 // The pieces the watches are made of, for a page that keeps state of its own (ours does).
 export {

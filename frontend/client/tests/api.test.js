@@ -50,7 +50,7 @@ test("a 422 problem becomes an ApiError carrying the field errors", async () => 
   await assert.rejects(api.submit("add", { x: "a" }), (error) => {
     assert.ok(error instanceof ApiError);
     assert.equal(error.status, 422);
-    assert.equal(error.type, "validation_error");
+    assert.equal(error.code, "validation_error");
     assert.equal(error.message, "params.x: Input should be a valid number");
     assert.deepEqual(error.fieldErrors, problem.errors);
     return true;
@@ -61,21 +61,21 @@ test("a 409 on cancel is an ApiError with status and type", async () => {
   const api = createApi({
     fetch: async () => jsonResponse(409, { type: "conflict", title: "Conflict", status: 409, detail: "already finished" }),
   });
-  await assert.rejects(api.cancel("abc"), (error) => error.status === 409 && error.type === "conflict" && error.fieldErrors.length === 0);
+  await assert.rejects(api.cancel("abc"), (error) => error.status === 409 && error.code === "conflict" && error.fieldErrors.length === 0);
 });
 
 test("a network failure, a timeout and a non-JSON answer are ApiErrors too", async () => {
   const offline = createApi({ fetch: async () => Promise.reject(new TypeError("Failed to fetch")) });
-  await assert.rejects(offline.listKinds(), (error) => error.status === 0 && error.type === "network_error");
+  await assert.rejects(offline.listKinds(), (error) => error.status === 0 && error.code === "network_error");
 
   const slow = createApi({
     timeoutMs: 10,
     fetch: (url, init) => new Promise((resolve, reject) => init.signal.addEventListener("abort", () => reject(new Error("aborted")))),
   });
-  await assert.rejects(slow.listKinds(), (error) => error.type === "timeout");
+  await assert.rejects(slow.listKinds(), (error) => error.code === "timeout");
 
   const html = createApi({ fetch: async () => new Response("<!doctype html>", { status: 200, headers: { "content-type": "text/html" } }) });
-  await assert.rejects(html.listKinds(), (error) => error.type === "bad_response");
+  await assert.rejects(html.listKinds(), (error) => error.code === "bad_response");
 
   const gateway = createApi({ fetch: async () => new Response("Bad gateway", { status: 502, statusText: "Bad Gateway" }) });
   await assert.rejects(gateway.listKinds(), (error) => error.status === 502 && error.problem.detail === "Bad gateway");
@@ -158,7 +158,7 @@ test("a refused key is a 401 ApiError carrying the server's reason", async () =>
   });
   await assert.rejects(api.signIn("nope"), (error) => {
     assert.equal(error.status, 401);
-    assert.equal(error.type, "unauthorized");
+    assert.equal(error.code, "unauthorized");
     assert.equal(error.message, "the API key is not valid");
     return true;
   });

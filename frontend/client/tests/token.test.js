@@ -96,12 +96,12 @@ test("a 401 with a token function: one fresh token, the request sent once more; 
   assert.equal(asked, 2, "a token that works is kept");
 
   good.clear();
-  await assert.rejects(client.getTask(ID), (error) => error instanceof ApiError && error.status === 401 && error.type === "token_expired");
+  await assert.rejects(client.getTask(ID), (error) => error instanceof ApiError && error.status === 401 && error.code === "token_expired");
   assert.equal(asked, 3, "refused again: one more ask, then the 401 stands");
 
   const fixed = createClient({ fetch: server.fetch, token: "stale" });
   const before = server.calls.length;
-  await assert.rejects(fixed.getTask(ID), (error) => error.type === "token_expired");
+  await assert.rejects(fixed.getTask(ID), (error) => error.code === "token_expired");
   assert.equal(server.calls.length, before + 1);
 });
 
@@ -132,12 +132,12 @@ test("a token function may answer a watch token; one that fails is an ApiError s
   await assert.rejects(failing.getTask(ID), (error) => {
     assert.ok(error instanceof ApiError);
     assert.equal(error.status, 0);
-    assert.equal(error.type, "token_error");
+    assert.equal(error.code, "token_error");
     assert.match(error.message, /backend down/);
     return true;
   });
   const empty = createClient({ fetch: server.fetch, token: async () => "" });
-  await assert.rejects(empty.getTask(ID), (error) => error.type === "token_error");
+  await assert.rejects(empty.getTask(ID), (error) => error.code === "token_error");
   assert.equal(server.calls.length, 0, "no request without a token");
 });
 

@@ -55,7 +55,7 @@ function watching(signal: AbortSignal): void {
       void task.result;
     },
     onError(error) {
-      if (error.type === "token_expired") void error.problem.detail;
+      if (error.code === "token_expired") void error.problem.detail;
       void error.fieldErrors.map((field) => field.field);
     },
   });
@@ -76,7 +76,7 @@ function watching(signal: AbortSignal): void {
 }
 
 function failing(error: unknown): string {
-  return error instanceof ApiError ? `${error.status} ${error.type}` : "unknown";
+  return error instanceof ApiError ? `${error.status} ${error.code}` : "unknown";
 }
 
 type CancelAnswer = paths["/api/tasks/{task_id}/cancel"]["post"]["responses"][202]["content"]["application/json"];

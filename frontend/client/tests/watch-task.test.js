@@ -162,7 +162,7 @@ test("gaps that refetching does not mend end the watch, out of step", async () =
   assert.equal(FakeEventSource.instances.length, MAX_GAP_SYNCS + 1);
   const [[error]] = of("onError");
   assert.ok(error instanceof ApiError);
-  assert.equal(error.type, "out_of_step");
+  assert.equal(error.code, "out_of_step");
   await assert.rejects(watch.done, (reason) => reason === error);
 });
 
@@ -268,7 +268,7 @@ test("a failure worth retrying is retried with backoff and told; a 404 on the fi
   FakeEventSource.reset();
   const missing = setup({ server: fakeServer() });
   await settle();
-  assert.equal(missing.of("onError")[0][0].type, "not_found");
+  assert.equal(missing.of("onError")[0][0].code, "not_found");
   assert.equal(missing.of("onRetry").length, 0);
   assert.equal(FakeEventSource.instances.length, 0);
   assert.equal(missing.timers.pending.length, 0);
@@ -380,7 +380,7 @@ test("a token string that expired ends the watch with token_expired: there is no
   FakeEventSource.last.fail(2);
   timers.advance(1000);
   await settle();
-  assert.equal(of("onError")[0][0].type, "token_expired");
+  assert.equal(of("onError")[0][0].code, "token_expired");
   await assert.rejects(watch.done, (error) => error.status === 401);
   assert.equal(FakeEventSource.instances.length, 1);
 });

@@ -65,6 +65,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/problems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every kind of problem the API answers */
+        get: operations["listProblemTypes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/problems/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a kind of problem means */
+        get: operations["getProblemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/task-kinds": {
         parameters: {
             query?: never;
@@ -479,12 +513,15 @@ export interface components {
              */
             truncated: boolean;
         };
-        /** Problem */
+        /**
+         * Problem
+         * @description RFC 9457 problem details.
+         */
         Problem: {
             /**
              * Type
-             * @description A stable code for the kind of error.
-             * @example not_found
+             * @description The kind of problem: a URI reference whose last segment is a stable code (`not_found`, `token_expired`...); `GET` it for what it means.
+             * @example /problems/not_found
              */
             type: string;
             /**
@@ -503,10 +540,42 @@ export interface components {
              */
             detail: string;
             /**
+             * Instance
+             * @description The request it happened to (its path).
+             * @example /api/tasks/019abf3e6c2a7d1e9b41c0f2a55d3e10
+             */
+            instance?: string | null;
+            /**
              * Errors
              * @description Each invalid input (422 only).
              */
             errors?: components["schemas"]["FieldError"][] | null;
+        };
+        /**
+         * ProblemType
+         * @description What a problem's `type` means: `GET /problems/{code}`.
+         */
+        ProblemType: {
+            /**
+             * Code
+             * @example token_expired
+             */
+            code: string;
+            /**
+             * Title
+             * @example Token expired
+             */
+            title: string;
+            /**
+             * Status
+             * @example 401
+             */
+            status: number;
+            /**
+             * About
+             * @example The watch token has expired: ask whoever handed it out...
+             */
+            about: string;
         };
         /** Progress */
         Progress: {
@@ -1206,6 +1275,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Workers"];
+                };
+            };
+        };
+    };
+    listProblemTypes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemType"][];
+                };
+            };
+        };
+    };
+    getProblemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A problem's code. */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemType"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

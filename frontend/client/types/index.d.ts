@@ -51,14 +51,17 @@ export declare class ApiError extends Error {
   readonly name: "ApiError";
   readonly status: number;
   readonly problem: Problem;
-  /** `problem.type`: "not_found", "token_expired", "validation_error", "network_error"... */
-  readonly type: string;
+  /** The stable code: the last segment of `problem.type` ("/problems/not_found" -> "not_found"), or the client's own ("network_error", "timeout", "bad_response", "token_error"). */
+  readonly code: string;
   /** The 422 field errors; empty for any other error. */
   readonly fieldErrors: FieldError[];
 }
 
 /** A failure as one sentence: its detail, else its title, ending in a stop. */
 export declare function describeError(error: unknown): string;
+
+/** A problem type's code: its last path segment. */
+export declare function codeOf(type: string): string;
 
 /** What the API reads: a token, or a function that gives a fresh one (or a watch token). */
 export type TokenSource = string | (() => string | WatchToken | Promise<string | WatchToken>);
