@@ -17,15 +17,17 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/opt/venv
 WORKDIR /src
-# Dependencies first, from the lock alone: this layer is rebuilt only when uv.lock changes.
+# Dependencies first, from the lock alone: this layer is rebuilt only when uv.lock changes. What
+# runs, and the tracing extra (TRACING_ENABLED); never the development tools. --locked: a lock
+# that no longer matches pyproject.toml fails the build.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --locked --no-default-groups --extra tracing --no-install-project
 # Then the project itself, as a regular (non-editable) install: the runtime needs no source tree.
 COPY README.md ./
 COPY backend ./backend
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --locked --no-default-groups --extra tracing --no-editable
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 taskstream \
