@@ -96,6 +96,10 @@ test-lowest: uv ## The tests that need no browser, on the lowest versions of the
 	VIRTUAL_ENV=$(LOWEST_ENV) $(UV) pip install --quiet --no-deps -e .
 	$(LOWEST_ENV)/bin/python -m pytest $(LOWEST_TESTS)
 
+.PHONY: screenshot
+screenshot: install-dev web ## Retake docs/screenshot.png, the README's picture of the page (a browser test)
+	UPDATE_SCREENSHOT=1 $(RUN) pytest tests/e2e/test_page.py
+
 .PHONY: lint
 lint: install-dev ## ruff: lint and formatting
 	$(RUN) ruff check .
