@@ -104,6 +104,21 @@ def test_a_gap_or_a_reset_reconnects_for_a_snapshot_and_goes_on_from_it() -> Non
         assert follower.request().headers["Last-Event-ID"] == "5-0"
 
 
+def test_after_a_reset_a_snapshot_behind_what_was_seen_replaces_it() -> None:
+    # A failover lost events 4 and 5: the new primary's log gives seq 4 and 5 again.
+    follower = task_events()
+    assert seqs(follower.receive(b"".join(event(n) for n in range(1, 6)))) == [1, 2, 3, 4, 5]
+    follower.receive(reset("2-0"))
+    follower.request()
+    follower.opened()
+    assert seqs(follower.receive(snapshot(3) + event(4) + event(5))) == [-3, 4, 5]
+    # Without a reset, a snapshot behind what was seen says nothing new.
+    follower.receive(event(7))  # a gap
+    follower.request()
+    follower.opened()
+    assert seqs(follower.receive(snapshot(5) + event(6))) == [6]
+
+
 def test_resuming_from_a_callers_id_takes_the_first_seq_after_it() -> None:
     follower = task_events(last_event_id="7-0")
     assert follower.request().headers["Last-Event-ID"] == "7-0"

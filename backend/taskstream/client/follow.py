@@ -12,8 +12,10 @@ Both clients run this one machine; what it does on purpose:
    events are dropped at or below the last log id yielded.
 3. Nothing missed: on a task's stream, a `reset` or a gap in `seq` drops the connection and
    opens the stream again for a `snapshot` (the task and its output as of its last event, made
-   by the server in one read, so task and output agree) followed by the events after it. On
-   everyone's stream a `reset` is yielded: only the caller knows what to refetch.
+   by the server in one read, so task and output agree) followed by the events after it. After
+   a `reset` that snapshot is taken as it is, even at a `seq` already seen: the log went back
+   (a Redis failover lost its newest writes) and its `seq`s are given again. On everyone's
+   stream a `reset` is yielded: only the caller knows what to refetch.
 4. Backoff: the first wait after a failure is the server's `retry:` hint (or `first_delay`),
    doubling with each failure in a row up to `max_delay`, each drawn between half and all of
    that (jitter: clients cut off together do not come back together). A 503 or 429 waits at
@@ -224,6 +226,8 @@ class TaskEvents(Follower[Event | Snapshot]):
         # caller's id, whose seq is unknown until the first event after it.
         self._anchored = last_event_id is None
         self._check_due = False
+        # Set by a `reset`: the next snapshot replaces what was seen, whatever its seq.
+        self._rewound = False
 
     def _describe(self) -> str:
         return f"task {self.task_id}'s events"
@@ -250,6 +254,7 @@ class TaskEvents(Follower[Event | Snapshot]):
 
     def _message(self, message: Message) -> Event | Snapshot | None:
         if message.event == "reset":
+            self._rewound = True
             self._resync()
             return None
         if message.event == "snapshot":
@@ -268,9 +273,9 @@ class TaskEvents(Follower[Event | Snapshot]):
         self._last_id = snapshot.id
         if snapshot.task.state.finished:
             self.done, self.final = True, snapshot.task
-        if snapshot.task.seq <= self._seq:
+        if snapshot.task.seq <= self._seq and not self._rewound:
             return None  # nothing the caller has not seen
-        self._seq, self._anchored = snapshot.task.seq, True
+        self._seq, self._anchored, self._rewound = snapshot.task.seq, True, False
         return snapshot
 
     def _resync(self) -> None:

@@ -10,8 +10,10 @@
  *    task's: a repeat, dropped; further on: events were missed, back to 1). It is applied to the
  *    output by its chunk's offset, or once by its id (a log line, a new attempt's reset), apart
  *    from the seq: a task read after the output counts events whose chunks the output still lacks.
- * 3. A `reset` goes back to 1; a `snapshot` replaces task and output, as a sync does. Gaps that
- *    three syncs in a row do not mend (nothing applied between them) end the watch.
+ * 3. A `reset` goes back to 1, and the task read then replaces the one held even if it is older
+ *    (the log went back: a Redis failover lost its newest writes, and their seqs come again); a
+ *    `snapshot` replaces task and output, as a sync does. Gaps that three syncs in a row do not
+ *    mend (nothing applied between them) end the watch.
  * 4. Failures worth another try (the network, a timeout, 408, 429, 5xx, a token function that
  *    failed) are retried with backoff and told to `onRetry`. Any other ends the watch
  *    (`onError`): 401 (a token refused even after a fresh one, or with no way to get one), 403,
@@ -63,6 +65,8 @@ export function createTaskWatch(
   let stream = null;
   let everLive = false;
   let gapSyncs = 0;
+  // Set by a `reset`: the next sync takes the task as it is read, whatever its seq (3.).
+  let rewound = false;
   let ended = false;
   let generation = 0;
   let settle;
@@ -89,14 +93,16 @@ export function createTaskWatch(
 
   /** The output, then the task if the one held may be older. */
   async function read() {
+    const rebase = rewound;
     const answer = await api.getOutput(id);
-    const fresh = !task || isAfter(answer?.last_event_id, task.last_event_id) ? await api.getTask(id) : null;
-    return { answer, fresh };
+    const fresh = !task || rebase || isAfter(answer?.last_event_id, task.last_event_id) ? await api.getTask(id) : null;
+    return { answer, fresh, rebase };
   }
 
-  function synced({ answer, fresh }) {
+  function synced({ answer, fresh, rebase }) {
     if (ended) return;
-    if (isTask(fresh) && (!task || fresh.seq >= task.seq)) task = normalizeTask(fresh);
+    if (isTask(fresh) && (!task || rebase || fresh.seq >= task.seq)) task = normalizeTask(fresh);
+    if (rebase) rewound = false;
     if (!task) {
       fail(badAnswer("the task"));
       return;
@@ -141,7 +147,11 @@ export function createTaskWatch(
       connectivity: env.connectivity,
       isOnline: env.isOnline,
       onEvent: (event) => stream === mine && handleEvent(event),
-      onReset: () => stream === mine && resync(),
+      onReset: () => {
+        if (stream !== mine) return;
+        rewound = true;
+        resync();
+      },
       onSnapshot: (data) => stream === mine && handleSnapshot(data),
       onState: (state) => stream === mine && handleState(state),
       beforeReconnect: () => stream === mine && probe(),

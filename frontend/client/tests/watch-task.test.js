@@ -181,6 +181,27 @@ test("a reset refetches over REST and resumes from the new answer", async () => 
   assert.equal(watch.task.seq, 9);
 });
 
+test("after a reset, an older task replaces the one held and the seqs it lost are applied again", async () => {
+  // A Redis failover lost seq 3 and 4: the new primary holds the task at 2 and gives 3 again.
+  let answer = output(4, "abcd");
+  let held = task(4);
+  const server = fakeServer({ task: () => held, output: () => answer });
+  const { watch, of } = setup({ server });
+  await settle();
+  assert.equal(watch.task.seq, 4);
+  answer = output(2, "ab");
+  held = task(2);
+  FakeEventSource.last.emit("reset", { reason: "unknown event id" });
+  await settle();
+  assert.equal(watch.task.seq, 2);
+  assert.equal(watch.output.streams.get("output").text, "ab");
+  assert.equal(resumedAt(FakeEventSource.last), at(2));
+  FakeEventSource.last.emit("output", chunk(3, 2, "X"));
+  assert.equal(watch.task.seq, 3);
+  assert.equal(watch.output.streams.get("output").text, "abX");
+  assert.equal(of("onEvent").length, 1, "the new seq 3 is told");
+});
+
 test("a snapshot replaces the task and the output; the events after it follow on", async () => {
   const { watch, of } = setup();
   await settle();
